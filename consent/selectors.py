@@ -1,0 +1,414 @@
+"""Every non-trivial read of the consent app.
+
+Log part: Merkle proofs from stored complete nodes, tree heads, published keys, and the
+auditor behind ``manage.py verify_log``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from typing import Any
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.utils.module_loading import import_string
+
+from consent.lib import merkle, signing
+from consent.lib.canonical import CanonicalJSONError, canonical_json, parse_json
+from consent.lib.treehead import verify_tree_head
+from consent.models import LogEntry, LogState, MerkleNode, SignedTreeHead, SigningKey
+from registry.lib.errors import NotFound, ValidationFailed
+
+# --- complete nodes -----------------------------------------------------------------------------
+
+
+class DatabaseNodeStore:
+    """The ``merkle.NodeReader`` over ``MerkleNode``: one indexed query per batch.
+
+    Raw SQL on purpose: joining the primary key against ``unnest`` of two arrays is one
+    statement with one plan (a nested loop of primary-key probes) whatever the batch size,
+    where ``pk__in`` with row values grows an OR per key.
+    """
+
+    def __init__(self, using: str = "default") -> None:
+        self.using = using
+
+    def get_nodes(self, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+        if not keys:
+            return {}
+        table = connections[self.using].ops.quote_name(MerkleNode._meta.db_table)
+        query = (
+            f'SELECT n."level", n."index", n."hash" FROM {table} AS n '  # noqa: S608 (table name is ours)
+            'JOIN unnest(%s::smallint[], %s::bigint[]) AS k("level", "index") '
+            'ON n."level" = k."level" AND n."index" = k."index"'
+        )
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(query, [[key[0] for key in keys], [key[1] for key in keys]])
+            return {(level, index): bytes(value) for level, index, value in cursor.fetchall()}
+
+
+# --- log state, proofs, heads -------------------------------------------------------------------
+
+
+def log_size() -> int:
+    """Number of committed entries."""
+    state = LogState.objects.filter(pk=LogState.SINGLETON_ID).only("tree_size").first()
+    return state.tree_size if state else 0
+
+
+def _require_within_log(name: str, size: int, current: int) -> None:
+    if size > current:
+        raise NotFound(
+            f"{name} {size} is beyond the log, which has {current} entries.",
+            code="beyond_log",
+            detail={name: size, "log_size": current},
+        )
+
+
+def inclusion_proof(*, leaf_index: int, tree_size: int) -> merkle.InclusionProof:
+    """Proof that entry ``leaf_index`` is in the tree of the first ``tree_size`` entries."""
+    if leaf_index < 0 or tree_size < 0:
+        raise ValidationFailed("Leaf indexes and tree sizes are non-negative.")
+    if leaf_index >= tree_size:
+        raise ValidationFailed(
+            f"Leaf {leaf_index} is not in a tree of {tree_size} entries.",
+            detail={"leaf_index": leaf_index, "tree_size": tree_size},
+        )
+    _require_within_log("tree_size", tree_size, log_size())
+    return merkle.inclusion_proof(DatabaseNodeStore(), leaf_index, tree_size)
+
+
+def consistency_proof(*, size1: int, size2: int) -> merkle.ConsistencyProof:
+    """Proof that the tree of ``size1`` entries is a prefix of the tree of ``size2``."""
+    if size1 < 0 or size2 < 0:
+        raise ValidationFailed("Tree sizes are non-negative.")
+    if size1 > size2:
+        raise ValidationFailed(
+            "The first tree size must not be larger than the second.",
+            detail={"first": size1, "second": size2},
+        )
+    _require_within_log("second", size2, log_size())
+    return merkle.consistency_proof(DatabaseNodeStore(), size1, size2)
+
+
+def latest_tree_head() -> SignedTreeHead | None:
+    return SignedTreeHead.objects.order_by("-tree_size").first()
+
+
+def tree_head_description(head: SignedTreeHead) -> dict[str, Any]:
+    """A head as published: everything a client needs to check it against ``keys.json``."""
+    return {
+        "tree_size": head.tree_size,
+        "root_hash": signing.b64encode(bytes(head.root_hash)),
+        "timestamp": head.timestamp_ms,
+        "kid": head.kid,
+        "signature": signing.b64encode(bytes(head.signature)),
+    }
+
+
+def signing_key_description(key: SigningKey) -> dict[str, Any]:
+    return signing.public_key_to_jwk(
+        bytes(key.public_key),
+        status=key.status,
+        created_at=key.created_at,
+        retired_at=key.retired_at,
+    )
+
+
+def published_keys() -> list[dict[str, Any]]:
+    """Every registry signing key, current and retired, oldest first (never private parts)."""
+    return [
+        signing_key_description(key)
+        for key in SigningKey.objects.order_by("created_at", "id").only(
+            "kid", "public_key", "status", "created_at", "retired_at"
+        )
+    ]
+
+
+def log_entry_get(*, index: int) -> LogEntry:
+    entry = LogEntry.objects.filter(index=index).first()
+    if entry is None:
+        raise NotFound(f"There is no log entry {index}.", detail={"index": index})
+    return entry
+
+
+def log_entry_with_proof(*, index: int) -> tuple[LogEntry, SignedTreeHead, merkle.InclusionProof]:
+    """An entry, the latest signed tree head and the entry's inclusion proof against it."""
+    entry = log_entry_get(index=index)
+    head = latest_tree_head()
+    if head is None or head.tree_size <= index:
+        # Appends sign a head in the same transaction, so this only happens while a head is
+        # missing (e.g. a log loaded in bulk); a client can retry once one is signed.
+        raise NotFound(
+            f"Log entry {index} is not yet covered by a signed tree head.",
+            code="not_yet_signed",
+            detail={"index": index, "tree_size": head.tree_size if head else 0},
+        )
+    proof = merkle.inclusion_proof(DatabaseNodeStore(), index, head.tree_size)
+    return entry, head, proof
+
+
+# --- audit --------------------------------------------------------------------------------------
+
+# One line per problem, but a single deleted or moved record changes every tree head and
+# inner node after it: past this many lines per kind of problem the auditor only counts.
+_MAX_LINES_PER_KIND = 25
+_CHUNK = 5_000
+# Bounds the work a tampered index (say 10**12) can make the auditor do to stay aligned.
+_MAX_GAP_TO_REBUILD = 10_000_000
+
+
+class _Report:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.lines: list[str] = []
+
+    def add(self, kind: str, line: str) -> None:
+        count = self.counts[kind] = self.counts.get(kind, 0) + 1
+        if count <= _MAX_LINES_PER_KIND:
+            self.lines.append(line)
+
+    def drain(self) -> Iterator[str]:
+        yield from self.lines
+        self.lines.clear()
+
+    def summary(self) -> Iterator[str]:
+        for kind, count in self.counts.items():
+            if count > _MAX_LINES_PER_KIND:
+                yield f"... and {count - _MAX_LINES_PER_KIND} more problems of kind: {kind}"
+
+
+def _cosigner_key_resolver() -> Callable[[set[str]], Iterable[Mapping[str, Any]]] | None:
+    """Keys of co-signers (people) live outside the log; a project hook can supply them."""
+    path = getattr(settings, "CONSENT_COSIGNER_KEY_RESOLVER", None)
+    return import_string(path) if path else None
+
+
+def _hex(value: bytes) -> str:
+    return value.hex()[:16] + "…"
+
+
+def log_audit() -> Iterator[str]:
+    """Recompute the whole log from the stored record bytes; yield one line per problem.
+
+    Checks, against what the records themselves imply: every index from 0 to the log size is
+    present (a gap is a deleted record); each stored leaf hash; that each record is canonical
+    JSON whose envelope verifies (the registry's signature always, co-signatures with keys
+    from ``CONSENT_COSIGNER_KEY_RESOLVER``); every stored complete node, so a record moved to
+    another index is named as such; and every signed tree head (signature, root at its size,
+    timestamps in order). Runs in one repeatable-read snapshot so concurrent appends cannot
+    look like damage. Yields nothing for a sound log.
+    """
+    connection = connections["default"]
+    with transaction.atomic():
+        if connection.in_atomic_block and not connection.savepoint_ids:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield from _log_audit_in_snapshot()
+
+
+def _log_audit_in_snapshot() -> Iterator[str]:
+    report = _Report()
+    size = log_size()
+    keys = published_keys()
+    registry_kids = [key["kid"] for key in keys]
+    resolver = _cosigner_key_resolver()
+    cosigner_keys: dict[str, Mapping[str, Any]] = {}
+    store = DatabaseNodeStore()
+
+    heads = (
+        SignedTreeHead.objects.order_by("tree_size")
+        .values_list("tree_size", "root_hash", "timestamp", "kid", "signature")
+        .iterator(chunk_size=_CHUNK)
+    )
+    next_head = next(heads, None)
+    previous_timestamp = None
+
+    def check_heads_at(tree_size: int, root: bytes) -> None:
+        nonlocal next_head, previous_timestamp
+        while next_head is not None and next_head[0] == tree_size:
+            head = SignedTreeHead(
+                tree_size=next_head[0],
+                root_hash=bytes(next_head[1]),
+                timestamp=next_head[2],
+                kid=next_head[3],
+                signature=bytes(next_head[4]),
+            )
+            ok, reason = verify_tree_head(tree_head_description(head), keys)
+            if not ok:
+                report.add("forged tree head", f"tree head at size {tree_size}: {reason}")
+            if head.root_hash != root:
+                report.add(
+                    "tree head root mismatch",
+                    f"tree head at size {tree_size}: root {_hex(head.root_hash)} is not the "
+                    f"root of entries 0..{tree_size - 1} ({_hex(root)})",
+                )
+            if previous_timestamp is not None and head.timestamp < previous_timestamp:
+                report.add(
+                    "tree head out of order",
+                    f"tree head at size {tree_size}: timestamp is earlier than the previous head's",
+                )
+            previous_timestamp = head.timestamp
+            next_head = next(heads, None)
+
+    builder = merkle.TreeBuilder()
+    check_heads_at(0, merkle.EMPTY_ROOT)
+    # To name moved records: where a recomputed leaf sits now, and stored leaves that differ.
+    found_at: dict[bytes, int] = {}
+    misplaced: list[tuple[int, bytes]] = []
+
+    entries = (
+        LogEntry.objects.filter(index__lt=size)
+        .order_by("index")
+        .values_list("index", "leaf_hash", "record")
+        .iterator(chunk_size=_CHUNK)
+    )
+    for chunk in iter(lambda: list(islice(entries, _CHUNK)), []):
+        emitted: dict[merkle.NodeKey, bytes] = {}
+        first_index, last_index = builder.size, chunk[-1][0]
+        gaps = last_index - first_index + 1 != len(chunk)
+        # Only when entries are missing: their stored leaf nodes keep later positions aligned,
+        # so one deletion is reported once instead of at every later node and head.
+        stored_leaves = (
+            store.get_nodes([(0, i) for i in range(first_index, last_index + 1)]) if gaps else {}
+        )
+        recomputed: dict[int, bytes] = {}
+        for index, stored_leaf_hash, record in chunk:
+            if builder.size < index:
+                report.add("deleted entry", _missing_range(builder.size, index))
+                if index - builder.size > _MAX_GAP_TO_REBUILD:
+                    report.add(
+                        "deleted entry",
+                        "the gap is too large to rebuild the tree across; stopping the audit",
+                    )
+                    yield from report.drain()
+                    yield from report.summary()
+                    return
+            while builder.size < index:
+                filler = stored_leaves.get((0, builder.size), bytes(merkle.HASH_SIZE))
+                for level, node_index, value in builder.push(filler):
+                    if level:
+                        emitted[(level, node_index)] = value
+                check_heads_at(builder.size, builder.root())
+            record = bytes(record)
+            leaf = recomputed[index] = merkle.leaf_hash(record)
+            if bytes(stored_leaf_hash) != leaf:
+                report.add(
+                    "edited entry",
+                    f"entry {index}: the record bytes do not match the stored leaf hash "
+                    "(record edited?)",
+                )
+            _audit_envelope(index, record, keys, registry_kids, resolver, cosigner_keys, report)
+            for level, node_index, value in builder.push(leaf):
+                emitted[(level, node_index)] = value
+            check_heads_at(builder.size, builder.root())
+        _audit_nodes(store, emitted, recomputed, found_at, misplaced, report)
+        yield from report.drain()
+
+    if builder.size < size:
+        report.add("deleted entry", _missing_range(builder.size, size))
+    for index, stored in misplaced:
+        origin = found_at.get(stored)
+        if origin is not None and origin != index:
+            report.add(
+                "reordered entry",
+                f"entry {origin} holds the record committed at index {index} (records reordered)",
+            )
+        else:
+            report.add(
+                "replaced entry",
+                f"entry {index}: the Merkle tree committed a different record at this index "
+                "(record replaced?)",
+            )
+    while next_head is not None:
+        report.add(
+            "unverifiable tree head",
+            f"tree head at size {next_head[0]} cannot be checked: the log has "
+            f"{builder.size} of its entries",
+        )
+        next_head = next(heads, None)
+
+    beyond = LogEntry.objects.filter(index__gte=size).count()
+    if beyond:
+        report.add(
+            "entry beyond log",
+            f"{beyond} entries lie beyond the log size {size} (inserted behind the log?)",
+        )
+    expected_nodes = 2 * size - size.bit_count()
+    stored_nodes = MerkleNode.objects.count()
+    if stored_nodes > expected_nodes:
+        report.add(
+            "extra nodes",
+            f"{stored_nodes - expected_nodes} more Merkle nodes are stored than a log of {size} "
+            "entries has",
+        )
+    yield from report.drain()
+    yield from report.summary()
+
+
+def _missing_range(first: int, end: int) -> str:
+    if end - first == 1:
+        return f"entry {first} is missing (deleted?)"
+    return f"entries {first}..{end - 1} are missing (deleted?)"
+
+
+def _audit_envelope(
+    index: int,
+    record: bytes,
+    keys: list[dict[str, Any]],
+    registry_kids: list[str],
+    resolver: Callable[[set[str]], Iterable[Mapping[str, Any]]] | None,
+    cosigner_keys: dict[str, Mapping[str, Any]],
+    report: _Report,
+) -> None:
+    try:
+        envelope = parse_json(record)
+        canonical = canonical_json(envelope) == record
+    except CanonicalJSONError as error:
+        report.add("unreadable entry", f"entry {index}: the record is not valid JSON ({error})")
+        return
+    if not canonical:
+        report.add("edited entry", f"entry {index}: the record is not canonical JSON (edited?)")
+    signatures = envelope.get("signatures") if isinstance(envelope, dict) else None
+    kids = {entry.get("kid") for entry in signatures or [] if isinstance(entry, dict)}
+    unknown = (
+        {kid for kid in kids if isinstance(kid, str)} - set(registry_kids) - set(cosigner_keys)
+    )
+    if unknown and resolver is not None:
+        for key in resolver(unknown):
+            cosigner_keys[key["kid"]] = key
+    ok, reason = signing.verify_envelope(
+        envelope,
+        [*keys, *(cosigner_keys[kid] for kid in kids if kid in cosigner_keys)],
+        require_signers_from=[registry_kids],
+    )
+    if not ok:
+        report.add("bad signature", f"entry {index}: {reason}")
+
+
+def _audit_nodes(
+    store: DatabaseNodeStore,
+    emitted: dict[merkle.NodeKey, bytes],
+    recomputed_leaves: dict[int, bytes],
+    found_at: dict[bytes, int],
+    misplaced: list[tuple[int, bytes]],
+    report: _Report,
+) -> None:
+    """Compare the complete nodes recomputed from records with the stored ones."""
+    stored = store.get_nodes(sorted(emitted))
+    for key in sorted(emitted):
+        level, index = key
+        value = stored.get(key)
+        if value is None:
+            report.add("missing node", f"Merkle node (level {level}, index {index}) is missing")
+        elif value != emitted[key] and level == 0:
+            # Resolved after the scan, when we know where this leaf's record went.
+            misplaced.append((index, value))
+            if index in recomputed_leaves:
+                found_at[recomputed_leaves[index]] = index
+        elif value != emitted[key]:
+            report.add(
+                "node mismatch",
+                f"Merkle node (level {level}, index {index}) does not match the records below it",
+            )
