@@ -159,24 +159,43 @@ _CHUNK = 5_000
 _MAX_GAP_TO_REBUILD = 10_000_000
 
 
+# Root causes first, their consequences (heads and inner nodes above a bad leaf) after.
+_KIND_ORDER = [
+    "deleted entry",
+    "reordered entry",
+    "replaced entry",
+    "edited entry",
+    "unreadable entry",
+    "bad signature",
+    "entry beyond log",
+    "forged tree head",
+    "tree head root mismatch",
+    "tree head out of order",
+    "unverifiable tree head",
+    "missing node",
+    "node mismatch",
+    "extra nodes",
+]
+
+
 class _Report:
+    """Problems grouped by kind; bounded, so a wrecked log cannot exhaust memory."""
+
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
-        self.lines: list[str] = []
+        self.lines: dict[str, list[str]] = {}
 
     def add(self, kind: str, line: str) -> None:
         count = self.counts[kind] = self.counts.get(kind, 0) + 1
         if count <= _MAX_LINES_PER_KIND:
-            self.lines.append(line)
+            self.lines.setdefault(kind, []).append(line)
 
-    def drain(self) -> Iterator[str]:
-        yield from self.lines
-        self.lines.clear()
-
-    def summary(self) -> Iterator[str]:
-        for kind, count in self.counts.items():
-            if count > _MAX_LINES_PER_KIND:
-                yield f"... and {count - _MAX_LINES_PER_KIND} more problems of kind: {kind}"
+    def render(self) -> Iterator[str]:
+        for kind in sorted(self.lines, key=_KIND_ORDER.index):
+            yield from self.lines[kind]
+            if self.counts[kind] > _MAX_LINES_PER_KIND:
+                hidden = self.counts[kind] - _MAX_LINES_PER_KIND
+                yield f"... and {hidden} more problems of kind: {kind}"
 
 
 def _cosigner_key_resolver() -> Callable[[set[str]], Iterable[Mapping[str, Any]]] | None:
@@ -282,8 +301,7 @@ def _log_audit_in_snapshot() -> Iterator[str]:
                         "deleted entry",
                         "the gap is too large to rebuild the tree across; stopping the audit",
                     )
-                    yield from report.drain()
-                    yield from report.summary()
+                    yield from report.render()
                     return
             while builder.size < index:
                 filler = stored_leaves.get((0, builder.size), bytes(merkle.HASH_SIZE))
@@ -304,7 +322,6 @@ def _log_audit_in_snapshot() -> Iterator[str]:
                 emitted[(level, node_index)] = value
             check_heads_at(builder.size, builder.root())
         _audit_nodes(store, emitted, recomputed, found_at, misplaced, report)
-        yield from report.drain()
 
     if builder.size < size:
         report.add("deleted entry", _missing_range(builder.size, size))
@@ -343,8 +360,7 @@ def _log_audit_in_snapshot() -> Iterator[str]:
             f"{stored_nodes - expected_nodes} more Merkle nodes are stored than a log of {size} "
             "entries has",
         )
-    yield from report.drain()
-    yield from report.summary()
+    yield from report.render()
 
 
 def _missing_range(first: int, end: int) -> str:
