@@ -31,7 +31,13 @@ class ErrorSerializer(serializers.Serializer):
         message = serializers.CharField()
         detail = serializers.JSONField(allow_null=True)
 
+        class Meta:
+            ref_name = "LogErrorBody"
+
     error = Body()
+
+    class Meta:
+        ref_name = "LogError"
 
 
 class TreeHeadSerializer(serializers.Serializer):
@@ -44,6 +50,9 @@ class TreeHeadSerializer(serializers.Serializer):
         '"timestamp"}'
     )
 
+    class Meta:
+        ref_name = "SignedTreeHead"
+
 
 class InclusionProofSerializer(serializers.Serializer):
     leafIdx = serializers.IntegerField(min_value=0)  # transparency-dev vector field names
@@ -52,6 +61,9 @@ class InclusionProofSerializer(serializers.Serializer):
     leafHash = serializers.CharField()
     proof = serializers.ListField(child=serializers.CharField())
 
+    class Meta:
+        ref_name = "InclusionProof"
+
 
 class ConsistencyProofSerializer(serializers.Serializer):
     size1 = serializers.IntegerField(min_value=0)
@@ -59,6 +71,9 @@ class ConsistencyProofSerializer(serializers.Serializer):
     root1 = serializers.CharField()
     root2 = serializers.CharField()
     proof = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        ref_name = "ConsistencyProof"
 
 
 class TreeHeadApi(APIView):
@@ -95,6 +110,9 @@ class LogEntryApi(APIView):
         leaf_hash = serializers.CharField()
         tree_head = TreeHeadSerializer()
         inclusion_proof = InclusionProofSerializer()
+
+        class Meta:
+            ref_name = "LogEntryWithProof"
 
     @extend_schema(
         operation_id="log_entry",
@@ -195,7 +213,13 @@ class PublishedKeysApi(APIView):
             created_at = serializers.CharField()
             retired_at = serializers.CharField(allow_null=True)
 
+            class Meta:
+                ref_name = "PublishedKey"
+
         keys = Key(many=True)
+
+        class Meta:
+            ref_name = "PublishedKeys"
 
     @extend_schema(
         operation_id="published_signing_keys",
