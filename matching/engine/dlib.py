@@ -1,0 +1,381 @@
+"""The dlib backend: HOG face detection and dlib's ResNet face embeddings (as face_recognition).
+
+It uses dlib and the face_recognition_models weight files directly rather than importing
+``face_recognition``, because that import loads two models we do not use (the CNN detector and
+the 68-point landmarks) and switches Pillow into accepting truncated images process-wide.
+
+Detection is where the time goes (face_recognition's default scans the whole photo enlarged 2x),
+so it looks for small faces only where the photo gives reason to:
+
+1. A coarse pass on a greyscale copy shrunk so its longest side is at most ``coarse_side`` px.
+   It costs about the same for every photo and finds the faces of portraits, selfies and ordinary
+   group photos: anything wider than about 10% of the photo's longest side.
+2. Finer passes, on the photo enlarged enough to see smaller faces, only when such faces could be
+   there: when no face was found at all (a wide shot, or a tiny face in a large frame: search
+   down to ``min_face_px``), or when the faces found are close to what the coarse pass can see
+   (search down to ``1/scene_size_ratio`` of the smallest face, as people in one scene tend to be
+   at similar distances; repeated while smaller faces keep turning up, as in a crowd).
+   A close-up whose faces are all well above the coarse limit needs no second pass; set
+   ``small_faces="always"`` to search every photo down to ``min_face_px`` regardless.
+
+Embeddings are computed at full resolution from faces aligned on dlib's 5 landmarks, exactly as
+``face_recognition.face_encodings`` does, so vectors are interchangeable with it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import dlib
+import numpy as np
+from PIL import Image
+
+from matching.engine.base import Box, FaceEmbedding, FaceEngine, FaceQuality, check_image
+from matching.engine.errors import FaceEngineUnavailable
+
+SHAPE_PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
+ENCODER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+
+# dlib's frontal face detector slides an 80x80 window over an image pyramid, so at a given scale it
+# cannot see a face whose box is narrower than about this many pixels.
+_HOG_SMALLEST_FACE = 80
+# The coarse pass never enlarges: doubling the scale quadruples the work, and small faces are the
+# fine pass's job, which runs only when they could be there.
+_COARSE_MAX_SCALE = 1.0
+# The fine pass enlarges at most 2x (face_recognition's default "upsample 1"): beyond that the HOG
+# features come from interpolated pixels and the detector mostly finds noise.
+_FINE_MAX_SCALE = 2.0
+# Boxes from the two passes (or overlapping detector windows) that overlap this much are one face.
+_SAME_FACE_IOU = 0.4
+# dlib's aligned face chip, as face_recognition uses it: 150x150 with 25% padding around the face.
+_CHIP_SIZE = 150
+_CHIP_PADDING = 0.25
+
+SmallFaceSearch = Literal["auto", "always", "never"]
+
+
+def _models_dir() -> Path:
+    """Where face_recognition_models keeps its weight files, found without importing it.
+
+    Importing the package runs ``pkg_resources`` (deprecated, and gone from recent setuptools);
+    the spec lookup only locates the directory.
+    """
+    override = os.environ.get("FACE_MODELS_DIR")
+    if override:
+        return Path(override)
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        return Path("face_recognition_models-is-not-installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class _Models:
+    detector: Any
+    shape_predictor: Any
+    encoder: Any
+
+
+class DlibFaceEngine(FaceEngine):
+    """face_recognition's models behind the ``FaceEngine`` interface, with faster detection."""
+
+    name = "dlib_face_recognition_resnet_model_v1"
+    dimensions = 128
+    # Calibrated on ../shared/faces (docs/accuracy.md, bench/accuracy.py): every same-person pair
+    # there is at or below 0.52, every different-person pair at or above 0.69.
+    threshold = 0.55
+    review_threshold = 0.62
+
+    # Reference (enrollment) photos must meet these; ``FaceQuality.problems`` says which are not.
+    enroll_min_face_px = 80
+    enroll_min_sharpness = 0.25
+    enroll_max_yaw = 30.0
+
+    # Sharpness is var(Laplacian) / (var(Laplacian) + this), measured on the aligned 150 px chip:
+    # the value a face must reach to score 0.5. Calibrated on ../shared/faces and blurred copies.
+    sharpness_midpoint = 60.0
+    # Beside a face found at N px, faces down to N / this ratio are searched for (see detect()).
+    scene_size_ratio = 1.6
+    # A face this wide or wider gets full marks for size in the quality score.
+    good_face_px = 160
+    # Ratio of nose offset to eye distance at 45 degrees of yaw (see ``_estimate_yaw``).
+    _yaw_ratio_at_45 = 0.35
+
+    def __init__(
+        self,
+        *,
+        coarse_side: int = 800,
+        min_face_px: int = 40,
+        small_faces: SmallFaceSearch = "auto",
+        model_dir: str | Path | None = None,
+    ) -> None:
+        if small_faces not in ("auto", "always", "never"):
+            raise ValueError(f"small_faces must be auto, always or never, not {small_faces!r}")
+        self.coarse_side = coarse_side
+        self.min_face_px = min_face_px
+        self.small_faces = small_faces
+        self.model_dir = Path(model_dir) if model_dir is not None else _models_dir()
+        self.version = (
+            f"face_recognition_models-{_package_version('face_recognition_models')}"
+            f"+dlib-{dlib.__version__}"
+        )
+        self._models: _Models | None = None
+        self._load_lock = threading.Lock()
+        # dlib's DNN keeps per-call buffers inside the network object, so two threads must not
+        # run it at once; detection and landmarks are read-only and need no lock.
+        self._encoder_lock = threading.Lock()
+
+    # -- models ----------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the model files now (workers call this at start; otherwise first use does)."""
+        self._loaded_models()
+
+    def _loaded_models(self) -> _Models:
+        models = self._models
+        if models is not None:
+            return models
+        with self._load_lock:
+            if self._models is None:
+                missing = [f for f in (SHAPE_PREDICTOR_FILE, ENCODER_FILE) if not self._has(f)]
+                if missing:
+                    raise FaceEngineUnavailable(
+                        f"Face model files are missing from {self.model_dir}: "
+                        f"{', '.join(missing)}.",
+                        detail={"missing": missing, "model_dir": str(self.model_dir)},
+                    )
+                try:
+                    self._models = _Models(
+                        detector=dlib.get_frontal_face_detector(),
+                        shape_predictor=dlib.shape_predictor(
+                            str(self.model_dir / SHAPE_PREDICTOR_FILE)
+                        ),
+                        encoder=dlib.face_recognition_model_v1(str(self.model_dir / ENCODER_FILE)),
+                    )
+                except RuntimeError as exc:  # dlib's error for unreadable/corrupt model files
+                    raise FaceEngineUnavailable(
+                        f"Face model files in {self.model_dir} could not be loaded: {exc}",
+                        detail={"model_dir": str(self.model_dir)},
+                    ) from exc
+            return self._models
+
+    def _has(self, filename: str) -> bool:
+        return (self.model_dir / filename).is_file()
+
+    def status(self) -> dict[str, Any]:
+        files = {
+            filename: {"present": self._has(filename)}
+            for filename in (SHAPE_PREDICTOR_FILE, ENCODER_FILE)
+        }
+        return {
+            "backend": f"{type(self).__module__}.{type(self).__qualname__}",
+            "name": self.name,
+            "version": self.version,
+            "dimensions": self.dimensions,
+            "threshold": self.threshold,
+            "review_threshold": self.review_threshold,
+            "model_dir": str(self.model_dir),
+            "model_files": files,
+            "loaded": self._models is not None,
+            "ok": all(entry["present"] for entry in files.values()),
+        }
+
+    # -- detection -------------------------------------------------------------------------------
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        check_image(image)
+        detector = self._loaded_models().detector
+        grey = Image.fromarray(image).convert("L")
+        height, width = image.shape[:2]
+
+        scale = min(_COARSE_MAX_SCALE, self.coarse_side / max(height, width))
+        found = self._scan(detector, grey, scale)
+        # Each further pass enlarges the image so that faces down to ``wanted`` px become visible,
+        # and continues only while it keeps finding smaller faces (a crowd seen from afar); for
+        # most photos there is no further pass, or one.
+        while True:
+            # The narrowest face (box width, full-resolution px) the passes so far could see.
+            limit = _HOG_SMALLEST_FACE / scale
+            wanted = self._smallest_wanted(found, limit)
+            next_scale = min(_FINE_MAX_SCALE, _HOG_SMALLEST_FACE / wanted)
+            if wanted >= limit or next_scale <= scale:
+                break
+            before = [box for box, _score in found]
+            found = _merge(found + self._scan(detector, grey, next_scale))
+            scale = next_scale
+            new_faces = [box for box, _score in found if not _overlaps_any(box, before)]
+            if not new_faces:
+                break  # nothing new at this scale: no reason to look smaller still
+
+        return [box for box, _score in sorted(found, key=lambda f: -f[0].area)]
+
+    def _smallest_wanted(self, found: list[tuple[Box, float]], limit: float) -> float:
+        """The narrowest face worth looking for, given what the passes so far found."""
+        if self.small_faces == "never":
+            return limit
+        if self.small_faces == "always" or not found:
+            return float(self.min_face_px)
+        # Faces of one scene are usually of similar size: people photographed from about the same
+        # distance. So look for faces down to ``1/scene_size_ratio`` of the smallest one found;
+        # when all faces are well above what the passes could see, that needs no further pass.
+        smallest_found = min(box.width for box, _score in found)
+        return max(float(self.min_face_px), smallest_found / self.scene_size_ratio)
+
+    @staticmethod
+    def _scan(detector: Any, grey: Image.Image, scale: float) -> list[tuple[Box, float]]:
+        """Run the HOG detector on ``grey`` resized by ``scale``; boxes in ``grey``'s pixels.
+
+        Greyscale because dlib's HOG on colour computes gradients for each channel and keeps the
+        strongest, about 1.5x the work, for the same boxes on photographs.
+        """
+        width, height = grey.size
+        scaled_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        if scaled_size == grey.size:
+            pixels = np.asarray(grey)
+        else:
+            # reducing_gap lets Pillow shrink by whole factors first (cheap) before the filter.
+            pixels = np.asarray(
+                grey.resize(scaled_size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+            )
+        rects, scores, _kinds = detector.run(pixels, 0, 0.0)
+        to_x = width / scaled_size[0]
+        to_y = height / scaled_size[1]
+        boxes = []
+        for rect, score in zip(rects, scores, strict=True):
+            # dlib's right/bottom are inclusive pixel indices; scale the pixel edges, then go back.
+            box = Box(
+                top=max(0, round(rect.top() * to_y)),
+                right=min(width, round((rect.right() + 1) * to_x) - 1),
+                bottom=min(height, round((rect.bottom() + 1) * to_y) - 1),
+                left=max(0, round(rect.left() * to_x)),
+            )
+            if box.width > 0 and box.height > 0:
+                boxes.append((box, float(score)))
+        return boxes
+
+    # -- embedding -------------------------------------------------------------------------------
+
+    def embed(self, image: np.ndarray, boxes: list[Box]) -> list[FaceEmbedding]:
+        check_image(image)
+        if not boxes:
+            return []
+        models = self._loaded_models()
+        chips = []
+        landmarks = []
+        for box in boxes:
+            shape = models.shape_predictor(
+                image, dlib.rectangle(box.left, box.top, box.right, box.bottom)
+            )
+            landmarks.append(np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64))
+            chips.append(dlib.get_face_chip(image, shape, size=_CHIP_SIZE, padding=_CHIP_PADDING))
+        with self._encoder_lock:
+            # The same network input face_recognition.face_encodings builds from (image, shape).
+            descriptors = models.encoder.compute_face_descriptor(chips)
+        return [
+            FaceEmbedding(
+                box=box,
+                vector=np.asarray(descriptor, dtype=np.float32),
+                quality=self._quality(box, chip, points),
+                model_name=self.name,
+                model_version=self.version,
+            )
+            for box, chip, points, descriptor in zip(
+                boxes, chips, landmarks, descriptors, strict=True
+            )
+        ]
+
+    # -- quality ---------------------------------------------------------------------------------
+
+    def _quality(self, box: Box, chip: np.ndarray, points: np.ndarray) -> FaceQuality:
+        size_px = box.width
+        sharpness = self._sharpness(chip)
+        yaw = self._estimate_yaw(points)
+
+        size_score = min(
+            1.0, max(0.0, size_px - self.min_face_px) / (self.good_face_px - self.min_face_px)
+        )
+        pose_score = max(0.0, 1.0 - abs(yaw) / 60.0)
+        # Geometric mean: any one factor near zero makes the face unusable whatever the others.
+        score = (size_score * sharpness * pose_score) ** (1.0 / 3.0)
+
+        problems = []
+        if size_px < self.enroll_min_face_px:
+            problems.append(f"face too small: {size_px} px, need {self.enroll_min_face_px}")
+        if sharpness < self.enroll_min_sharpness:
+            problems.append(
+                f"too blurry: sharpness {sharpness:.2f}, need {self.enroll_min_sharpness:.2f}"
+            )
+        if abs(yaw) > self.enroll_max_yaw:
+            problems.append(
+                f"face turned too far: about {abs(yaw):.0f} degrees, "
+                f"limit {self.enroll_max_yaw:.0f}"
+            )
+        return FaceQuality(
+            size_px=size_px,
+            sharpness=round(sharpness, 4),
+            yaw=round(yaw, 1),
+            score=round(score, 4),
+            problems=problems,
+        )
+
+    def _sharpness(self, chip: np.ndarray) -> float:
+        """Variance of the Laplacian on the aligned chip's face area, squashed into 0..1.
+
+        The chip has a fixed size, so the value does not depend on how large the face was in the
+        photo except through real loss of detail (a tiny face enlarged to 150 px is soft too).
+        """
+        grey = chip.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        inner = grey[25:-25, 25:-25]  # drop the padding, which is background and hair
+        laplacian = (
+            inner[:-2, 1:-1]
+            + inner[2:, 1:-1]
+            + inner[1:-1, :-2]
+            + inner[1:-1, 2:]
+            - 4.0 * inner[1:-1, 1:-1]
+        )
+        variance = float(laplacian.var())
+        return variance / (variance + self.sharpness_midpoint)
+
+    def _estimate_yaw(self, points: np.ndarray) -> float:
+        """Signed head turn in degrees from the 5 landmarks (eye corners and below the nose).
+
+        Turning the head moves the nose sideways relative to the eyes: measured along the eye
+        line and divided by the eye distance, the offset grows as tan(yaw) times the nose's depth
+        over the eye distance (about 0.35 for adults). Rolling the head does not change it.
+        """
+        eye_a = points[0:2].mean(axis=0)
+        eye_b = points[2:4].mean(axis=0)
+        nose = points[4]
+        across = eye_a - eye_b
+        eye_distance = float(np.linalg.norm(across))
+        if eye_distance < 1e-6:
+            return 90.0
+        offset = float(np.dot(nose - (eye_a + eye_b) / 2, across / eye_distance)) / eye_distance
+        return math.degrees(math.atan(offset / self._yaw_ratio_at_45))
+
+
+def _overlaps_any(box: Box, others: list[Box]) -> bool:
+    return any(box.iou(other) >= _SAME_FACE_IOU for other in others)
+
+
+def _merge(found: list[tuple[Box, float]]) -> list[tuple[Box, float]]:
+    """Keep one box per face: the best-scoring of any group that overlaps by ``_SAME_FACE_IOU``."""
+    kept: list[tuple[Box, float]] = []
+    for box, score in sorted(found, key=lambda f: -f[1]):
+        if not _overlaps_any(box, [other for other, _ in kept]):
+            kept.append((box, score))
+    return kept

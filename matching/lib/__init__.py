@@ -1,0 +1,1 @@
+"""Framework-free helpers for the matching app (no Django imports here)."""
