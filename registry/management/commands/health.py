@@ -1,0 +1,15 @@
+import json
+
+from django.core.management.base import BaseCommand
+
+from registry.selectors import system_health
+
+
+class Command(BaseCommand):
+    help = "Print the same health report as GET /healthz, as JSON; exit 1 when degraded."
+
+    def handle(self, *args, **options) -> None:
+        health = system_health()
+        self.stdout.write(json.dumps(health, indent=2, default=str))
+        if health["status"] != "ok":
+            raise SystemExit(1)
