@@ -7,10 +7,14 @@ results) refers to people only through commitments or opaque references.
 
 from __future__ import annotations
 
+import secrets
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
+
+from registry.db import EmbeddingField
 
 
 class UserManager(BaseUserManager["User"]):
@@ -53,3 +57,204 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return f"user #{self.pk}"
+
+
+def _public_id() -> str:
+    # Subject ids are printed by `manage.py enroll` and used by operators; they carry no meaning.
+    return "sub_" + secrets.token_hex(10)
+
+
+def _commitment_salt() -> bytes:
+    return secrets.token_bytes(32)
+
+
+class AssuranceLevel(models.TextChoices):
+    SELF_ASSERTED = "self_asserted", "Self-asserted"
+    EMAIL_VERIFIED = "email_verified", "Email verified"
+    VERIFIED = "verified", "Verified by a verifier organisation"
+
+
+class Person(models.Model):
+    """An individual whose likeness the registry protects.
+
+    ``public_id`` identifies the person to operators and to the person; signed records name them
+    only by ``commitment`` (keyed by ``commitment_salt``, destroyed on erasure), and platforms
+    only by a per-organisation opaque reference.
+    """
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, related_name="person", null=True, blank=True
+    )
+    public_id = models.CharField(max_length=32, unique=True, default=_public_id, editable=False)
+    display_name = models.CharField(max_length=200)
+    handle = models.SlugField(max_length=60, unique=True, null=True, blank=True)
+    assurance = models.CharField(
+        max_length=20, choices=AssuranceLevel.choices, default=AssuranceLevel.SELF_ASSERTED
+    )
+    keep_photos = models.BooleanField(default=False)
+    commitment_salt = models.BinaryField(max_length=32, default=_commitment_salt, editable=False)
+    templates_confirmed_at = models.DateTimeField(null=True, blank=True)
+    retention_reminded_at = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["templates_confirmed_at"], name="person_confirmed_idx")]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class OrganisationKind(models.TextChoices):
+    STUDIO = "studio", "Studio"
+    PLATFORM = "platform", "Platform"
+    VERIFIER = "verifier", "Verifier"
+
+
+class Organisation(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    kind = models.CharField(max_length=10, choices=OrganisationKind.choices)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MembershipRole(models.TextChoices):
+    OWNER = "owner", "Owner"
+    MEMBER = "member", "Member"
+
+
+class Membership(models.Model):
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=MembershipRole.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "user"], name="membership_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} of organisation #{self.organisation_id}"
+
+
+class ApiKey(models.Model):
+    """A bearer credential: an organisation's API key or a person's personal token.
+
+    The secret is shown once; only its SHA-256 is stored (keys are 256-bit random, so a fast hash
+    is enough). ``prefix`` is the public, non-secret part used to find the row.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="api_keys", null=True, blank=True
+    )
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="personal_tokens", null=True, blank=True
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.BinaryField(max_length=32)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(organisation__isnull=False, user__isnull=True)
+                    | models.Q(organisation__isnull=True, user__isnull=False)
+                ),
+                name="apikey_one_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class FaceTemplate(models.Model):
+    """A protected face embedding of one reference photo.
+
+    ``embedding`` is the engine's embedding after the secret orthogonal rotation of template key
+    ``key_version`` (see ``registry.lib.template_protection``): distances are preserved, so search
+    works, but the stored vector is not the model's output.
+    """
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="templates")
+    embedding = EmbeddingField(dimensions=128)
+    key_version = models.PositiveIntegerField()
+    model_name = models.CharField(max_length=100)
+    model_version = models.CharField(max_length=100)
+    quality = models.FloatField()
+    face_px = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["person"], name="template_person_idx")]
+
+    def __str__(self) -> str:
+        return f"template #{self.pk} (key v{self.key_version})"
+
+
+class ReferencePhoto(models.Model):
+    """A reference photo kept at the person's request, encrypted with AES-GCM."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="photos")
+    template = models.OneToOneField(
+        FaceTemplate, on_delete=models.CASCADE, related_name="photo", null=True, blank=True
+    )
+    content_type = models.CharField(max_length=50)
+    ciphertext = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"encrypted photo #{self.pk}"
+
+
+class Attestation(models.Model):
+    """A verifier organisation's confirmation of a person's identity (who, when, how)."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="attestations")
+    verifier = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="attestations"
+    )
+    attested_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    method = models.CharField(max_length=200)
+    attested_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"attestation #{self.pk} by organisation #{self.verifier_id}"
+
+
+class AuditEvent(models.Model):
+    """Operator and security-relevant actions. Ids only: never names, emails or biometrics."""
+
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=60)
+    target_type = models.CharField(max_length=60, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="audit_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_type}#{self.target_id}"
