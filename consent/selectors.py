@@ -7,6 +7,7 @@ auditor behind ``manage.py verify_log``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 
@@ -53,17 +54,33 @@ class DatabaseNodeStore:
 
 def log_size() -> int:
     """Number of committed entries."""
-    state = LogState.objects.filter(pk=LogState.SINGLETON_ID).only("tree_size").first()
-    return state.tree_size if state else 0
+    size = (
+        LogState.objects.filter(pk=LogState.SINGLETON_ID)
+        .values_list("tree_size", flat=True)
+        .first()
+    )
+    return size or 0
 
 
-def _require_within_log(name: str, size: int, current: int) -> None:
-    if size > current:
-        raise NotFound(
-            f"{name} {size} is beyond the log, which has {current} entries.",
-            code="beyond_log",
-            detail={name: size, "log_size": current},
-        )
+@contextmanager
+def _beyond_log_is_not_found(name: str, size: int) -> Iterator[None]:
+    """Turn "nodes missing" into a 404 when the caller asked for a tree the log never had.
+
+    Nodes are written in the transaction that commits their entries, so the nodes a reader
+    can see are exactly those of the committed log: a tree larger than the log lacks the node
+    holding its last leaf. Checking that way saves a query for the log size on every proof.
+    """
+    try:
+        yield
+    except merkle.MissingNodesError:
+        current = log_size()
+        if size > current:
+            raise NotFound(
+                f"{name} {size} is beyond the log, which has {current} entries.",
+                code="beyond_log",
+                detail={name: size, "log_size": current},
+            ) from None
+        raise  # nodes of committed entries are missing: damage for verify_log, not the caller
 
 
 def inclusion_proof(*, leaf_index: int, tree_size: int) -> merkle.InclusionProof:
@@ -75,8 +92,8 @@ def inclusion_proof(*, leaf_index: int, tree_size: int) -> merkle.InclusionProof
             f"Leaf {leaf_index} is not in a tree of {tree_size} entries.",
             detail={"leaf_index": leaf_index, "tree_size": tree_size},
         )
-    _require_within_log("tree_size", tree_size, log_size())
-    return merkle.inclusion_proof(DatabaseNodeStore(), leaf_index, tree_size)
+    with _beyond_log_is_not_found("tree_size", tree_size):
+        return merkle.inclusion_proof(DatabaseNodeStore(), leaf_index, tree_size)
 
 
 def consistency_proof(*, size1: int, size2: int) -> merkle.ConsistencyProof:
@@ -88,8 +105,8 @@ def consistency_proof(*, size1: int, size2: int) -> merkle.ConsistencyProof:
             "The first tree size must not be larger than the second.",
             detail={"first": size1, "second": size2},
         )
-    _require_within_log("second", size2, log_size())
-    return merkle.consistency_proof(DatabaseNodeStore(), size1, size2)
+    with _beyond_log_is_not_found("second", size2):
+        return merkle.consistency_proof(DatabaseNodeStore(), size1, size2)
 
 
 def latest_tree_head() -> SignedTreeHead | None:

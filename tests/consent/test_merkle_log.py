@@ -93,13 +93,20 @@ def test_consistency_proofs_from_the_database_verify_for_every_pair_of_sizes(log
             proof.verify()
 
 
-def test_a_proof_costs_one_query_for_the_size_and_one_for_all_its_nodes(
-    log_of_20, django_assert_num_queries
-):
-    with django_assert_num_queries(2):
+def test_a_proof_costs_a_single_query_for_all_its_nodes(log_of_20, django_assert_num_queries):
+    with django_assert_num_queries(1):
         selectors.inclusion_proof(leaf_index=7, tree_size=19)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         selectors.consistency_proof(size1=5, size2=19)
+    with django_assert_num_queries(0):
+        selectors.consistency_proof(size1=0, size2=0)  # the empty tree's root is a constant
+
+
+def test_missing_nodes_inside_the_log_are_an_error_not_a_404(log_of_20):
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM consent_merklenode WHERE level = 0 AND index = 7")
+    with pytest.raises(merkle.MissingNodesError):
+        selectors.inclusion_proof(leaf_index=7, tree_size=8)
 
 
 def test_an_entry_comes_with_a_proof_against_the_latest_head(log_of_20):
