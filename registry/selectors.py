@@ -74,3 +74,26 @@ def _face_model_health() -> dict[str, Any]:
         return {"ok": bool(status.get("ok", True)), **status}
     except Exception as error:  # noqa: BLE001 - a broken model install is reported, not raised
         return {"ok": False, "error": f"{error.__class__.__name__}: {error}"}
+
+
+# --- Template keys --------------------------------------------------------------------------
+
+
+def current_template_key_version() -> int:
+    """The template key new templates are protected with: the highest version configured."""
+    return max(settings.TEMPLATE_KEYS)
+
+
+def template_key(version: int) -> bytes:
+    """The secret template key of ``version`` (KeyError when it is not configured)."""
+    try:
+        return settings.TEMPLATE_KEYS[int(version)]
+    except KeyError:
+        raise KeyError(f"template key version {version} is not configured") from None
+
+
+def template_key_versions_in_use() -> list[int]:
+    """The key versions of stored templates (search rotates the query once per version)."""
+    from registry.models import FaceTemplate
+
+    return sorted(FaceTemplate.objects.order_by().values_list("key_version", flat=True).distinct())

@@ -70,8 +70,9 @@ def test_the_projects_own_errors_keep_their_status_and_detail(client):
 
 def test_anonymous_callers_get_401_not_403(client):
     response = client.get("/api/v1/private")
-    assert response.status_code in (401, 403)
+    assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_wrong_method_is_405_in_the_same_shape(client):
