@@ -1,0 +1,290 @@
+"""Reads of the matching app: nearest-template search, checks and what matched a person.
+
+Search works on protected templates (``registry.lib.template_protection``): each stored vector is
+the engine's embedding rotated by the secret orthogonal matrix of its template key version. The
+query is rotated with the same key, once per key version in use, and compared only with rows of
+that version; a rotation preserves Euclidean distances, so distances are the engine's.
+
+Two ways to search, which return the same answers (``tests/matching/test_search.py``):
+
+* pgvector's HNSW index (``template_embedding_hnsw``), approximate, when the extension is
+  installed and ``exact`` is false: ``ORDER BY embedding <-> q LIMIT k``.
+* An exact scan otherwise: pgvector's ``<->`` with index scans disabled, or on a PostgreSQL
+  without pgvector the same Euclidean distance computed over ``double precision[]`` in SQL.
+
+A candidate filter (``person_ids``: the people with an active opt-out covering the use) cannot be
+pushed into pgvector 0.6's HNSW scan (no iterative scan; a WHERE clause is applied to the
+``ef_search`` rows the index hands back, which may leave none). So the index is asked for the
+``candidate_pool`` nearest templates of everyone, the filter is applied to those, and when that
+leaves fewer than ``limit`` rows the search falls back to the exact scan over the candidates only,
+which is what the filtered query means -- unless ``max_distance`` says which hits matter and the
+pool already reaches beyond it (then every wanted candidate was in the pool). Either way the answer
+is the exact search's, up to HNSW's recall.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from registry.db import uses_pgvector, vector_literal
+from registry.lib.template_protection import protect
+from registry.models import FaceTemplate
+
+TEMPLATE_TABLE = FaceTemplate._meta.db_table
+
+# How many index results the filtered search looks at before filtering. Large enough that the
+# nearest candidates are almost always inside it when a fraction of people have opted out; the
+# exact fallback covers the rest.
+CANDIDATE_POOL = 200
+# The HNSW search breadth (pgvector's default is 40). It bounds how many rows an index scan can
+# return, so it is raised to the pool or limit when those are larger. Measured in
+# docs/benchmarks.md: 64 gives recall@1 >= 0.99 on a million templates well under 5 ms.
+EF_SEARCH = 64
+# Key versions in use are re-read this often; the current version is always searched, so a new
+# version's templates are found at once, and a stale version only costs an empty query.
+KEY_VERSIONS_TTL_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    template_id: int
+    person_id: int
+    distance: float
+
+
+def faces_nearest(
+    *,
+    embedding: np.ndarray,
+    limit: int = 10,
+    person_ids: QuerySet | Iterable[int] | None = None,
+    exact: bool = False,
+    max_distance: float | None = None,
+    ef_search: int | None = None,
+    candidate_pool: int | None = None,
+) -> list[Hit]:
+    """The ``limit`` stored templates nearest to ``embedding`` (a raw engine embedding).
+
+    ``max_distance`` drops hits further than that (a check needs only those that could be a
+    match or a possible match), which also lets a filtered search skip the exact fallback.
+
+    ``person_ids`` restricts the search to those people's templates: a ``values("id")`` /
+    ``values_list("id", flat=True)`` QuerySet (run as a subquery) or an iterable of ids.
+    ``exact`` forces the exact scan even when the HNSW index exists.
+    """
+    query = np.asarray(embedding, dtype=np.float64).ravel()
+    if query.shape != (128,):
+        raise ValueError(f"expected a 128-dimensional embedding, got {query.shape}")
+    if limit <= 0:
+        return []
+    try:
+        filter_sql, filter_params = _person_filter(person_ids)
+    except EmptyResultSet:  # an empty candidate set: nobody to find
+        return []
+    hits: list[Hit] = []
+    pgvector = uses_pgvector()
+    from registry.selectors import template_key
+
+    in_use = _versions_in_use()
+    for version in template_key_versions():
+        rotated = protect(query, template_key(version))
+        if not pgvector:
+            hits += _exact_array(rotated, version, limit, filter_sql, filter_params)
+        elif exact:
+            hits += _exact_vector(rotated, version, limit, filter_sql, filter_params)
+        else:
+            hits += _hnsw(
+                rotated,
+                version,
+                limit,
+                filter_sql,
+                filter_params,
+                ef_search=ef_search or EF_SEARCH,
+                pool=candidate_pool or CANDIDATE_POOL,
+                max_distance=max_distance,
+                stored=version in in_use,
+            )
+    if max_distance is not None:
+        hits = [hit for hit in hits if hit.distance <= max_distance]
+    hits.sort(key=lambda hit: (hit.distance, hit.template_id))
+    return hits[:limit]
+
+
+# --- key versions --------------------------------------------------------------------------------
+
+_versions_lock = threading.Lock()
+_versions_cache: tuple[float, tuple[int, ...]] | None = None
+
+
+def template_key_versions(*, refresh: bool = False) -> tuple[int, ...]:
+    """Key versions to search: those of stored templates (cached briefly) plus the current one.
+
+    ``SELECT DISTINCT key_version`` reads the whole table (no index on it), which would cost more
+    than the search itself on a million rows; versions change only when keys are rotated.
+    """
+    from registry.selectors import current_template_key_version
+
+    return tuple(sorted(set(_versions_in_use(refresh=refresh)) | {current_template_key_version()}))
+
+
+def _versions_in_use(*, refresh: bool = False) -> tuple[int, ...]:
+    global _versions_cache
+    now = time.monotonic()
+    cached = _versions_cache
+    if refresh or cached is None or now - cached[0] > KEY_VERSIONS_TTL_S:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT DISTINCT key_version FROM {TEMPLATE_TABLE}")  # noqa: S608
+            in_use = tuple(sorted(row[0] for row in cursor.fetchall()))
+        with _versions_lock:
+            _versions_cache = cached = (now, in_use)
+    return cached[1]
+
+
+def template_key_versions_forget() -> None:
+    """Drop the cached key versions (after a key rotation, and between tests)."""
+    global _versions_cache
+    with _versions_lock:
+        _versions_cache = None
+
+
+# --- the three search paths ---------------------------------------------------------------------
+
+
+def _person_filter(person_ids: QuerySet | Iterable[int] | None) -> tuple[str, list[Any]]:
+    if person_ids is None:
+        return "", []
+    if isinstance(person_ids, QuerySet):
+        sql, params = person_ids.query.sql_with_params()
+        return f"t.person_id IN ({sql})", list(params)
+    ids = [int(pk) for pk in person_ids]
+    if not ids:
+        raise EmptyResultSet
+    return "t.person_id = ANY(%s)", [ids]
+
+
+def _where(version: int, filter_sql: str) -> str:
+    clauses = ["t.key_version = %s"]
+    if filter_sql:
+        clauses.append(filter_sql)
+    return " AND ".join(clauses)
+
+
+def _hits(rows: Iterable[tuple[int, int, float]]) -> list[Hit]:
+    return [Hit(template_id=r[0], person_id=r[1], distance=float(r[2])) for r in rows]
+
+
+def _hnsw(
+    rotated: np.ndarray,
+    version: int,
+    limit: int,
+    filter_sql: str,
+    filter_params: list[Any],
+    *,
+    ef_search: int,
+    pool: int,
+    max_distance: float | None,
+    stored: bool,
+) -> list[Hit]:
+    literal = vector_literal(rotated)
+    fetch = max(limit, pool) if filter_sql else limit
+    with transaction.atomic(), connection.cursor() as cursor:
+        # An HNSW scan returns at most ef_search rows, so it must cover what is asked for.
+        cursor.execute(
+            "SELECT set_config('hnsw.ef_search', %s, true)", [str(max(ef_search, fetch))]
+        )
+        # MATERIALIZED keeps the planner from pushing the candidate filter into the index scan,
+        # where pgvector 0.6 would apply it to the ef_search rows and could return nothing. The
+        # last row (NULL id) carries the furthest distance in the pool (NULL when it is empty).
+        cursor.execute(
+            f"""
+            WITH nearest AS MATERIALIZED (
+                SELECT t.id, t.person_id, t.embedding <-> %s::vector AS distance
+                FROM {TEMPLATE_TABLE} t
+                WHERE t.key_version = %s
+                ORDER BY t.embedding <-> %s::vector
+                LIMIT %s
+            ), kept AS (
+                SELECT t.id, t.person_id, t.distance FROM nearest t
+                {"WHERE " + filter_sql if filter_sql else ""}
+                ORDER BY t.distance, t.id
+                LIMIT %s
+            )
+            SELECT id, person_id, distance FROM kept
+            UNION ALL
+            SELECT NULL, NULL, (SELECT max(distance) FROM nearest)
+            ORDER BY 1 NULLS LAST, 3
+            """,  # noqa: S608 - table name and clauses are ours, values are parameters
+            [literal, version, literal, fetch, *filter_params, limit],
+        )
+        rows = cursor.fetchall()
+    pool_reach = rows[-1][2]
+    hits = _hits(rows[:-1])
+    hits.sort(key=lambda hit: (hit.distance, hit.template_id))
+    if filter_sql and len(hits) < limit and stored:
+        # Candidates may lie beyond the pool (few people opted out, many closer faces that did
+        # not), unless the pool already reaches past every distance the caller wants.
+        pool_covers = (
+            max_distance is not None and pool_reach is not None and pool_reach > max_distance
+        )
+        if not pool_covers:
+            return _exact_vector(rotated, version, limit, filter_sql, filter_params)
+    return hits
+
+
+def _exact_vector(
+    rotated: np.ndarray, version: int, limit: int, filter_sql: str, filter_params: list[Any]
+) -> list[Hit]:
+    literal = vector_literal(rotated)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Without the index the planner sorts every (filtered) row by its true distance.
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute(
+            f"""
+            SELECT t.id, t.person_id, t.embedding <-> %s::vector AS distance
+            FROM {TEMPLATE_TABLE} t
+            WHERE {_where(version, filter_sql)}
+            ORDER BY distance, t.id
+            LIMIT %s
+            """,  # noqa: S608
+            [literal, version, *filter_params, limit],
+        )
+        return _hits(cursor.fetchall())
+
+
+def _exact_array(
+    rotated: np.ndarray,
+    version: int,
+    limit: int,
+    filter_sql: str,
+    filter_params: list[Any],
+    *,
+    column: str = "t.embedding",
+) -> list[Hit]:
+    """Exact Euclidean distance over ``double precision[]`` rows, computed in PostgreSQL.
+
+    ``column`` lets the tests run this path on a pgvector database (``t.embedding::real[]``).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT t.id, t.person_id, sqrt(d.squared) AS distance
+            FROM {TEMPLATE_TABLE} t
+            CROSS JOIN LATERAL (
+                SELECT sum((a - b) * (a - b)) AS squared
+                FROM unnest({column}::double precision[], %s::double precision[]) AS u(a, b)
+            ) d
+            WHERE {_where(version, filter_sql)}
+            ORDER BY d.squared, t.id
+            LIMIT %s
+            """,  # noqa: S608
+            [rotated.astype(np.float64).tolist(), version, *filter_params, limit],
+        )
+        return _hits(cursor.fetchall())
