@@ -130,7 +130,16 @@ try:
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
     }
     CELERY_TIMEZONE = "UTC"
-    CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+    CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+        # Templates not confirmed for RETENTION_TEMPLATE_DAYS: remind, then purge.
+        "registry-retention-sweep": {"task": "registry.retention_sweep", "schedule": 6 * 3600},
+    }
+
+    # --- Enrollment and retention -----------------------------------------------------------
+    ENROLLMENT_MAX_PHOTOS = env.int("ENROLLMENT_MAX_PHOTOS", 10, minimum=1)
+    RETENTION_TEMPLATE_DAYS = env.int("RETENTION_TEMPLATE_DAYS", 3 * 365, minimum=1)
+    # The reminder goes out this many days before the purge (the purge waits at least as long).
+    RETENTION_REMINDER_DAYS = env.int("RETENTION_REMINDER_DAYS", 30, minimum=1)
 
     # --- Face engine and media limits --------------------------------------------------------
     FACE_ENGINE_BACKEND = env.str("FACE_ENGINE_BACKEND", "matching.engine.dlib.DlibFaceEngine")
