@@ -12,6 +12,7 @@ import hmac
 from datetime import timedelta
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
@@ -107,3 +108,18 @@ class _OrganisationPrincipal:
 
     def has_perm(self, perm, obj=None) -> bool:
         return False
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Describes ``Authorization: Bearer <key>`` in the OpenAPI schema."""
+
+    target_class = "registry.authentication.ApiKeyAuthentication"
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "lr_<prefix>_<secret>",
+            "description": "An organisation API key or a personal token.",
+        }

@@ -85,7 +85,8 @@ def request_scopes(request) -> frozenset[str]:
 
 
 class HasScope(BasePermission):
-    """Authenticated, and holding every scope in ``required_scopes`` (class or view attribute)."""
+    """Authenticated, and holding every scope in ``required_scopes`` (class or view attribute)
+    and in the view's ``scopes_by_method[request.method]``."""
 
     required_scopes: tuple[str, ...] = ()
     message = "This key does not have the scope this operation needs."
@@ -95,6 +96,7 @@ class HasScope(BasePermission):
         if user is None or not user.is_authenticated:
             return False  # DRF turns this into 401 (NotAuthenticated)
         needed = set(self.required_scopes) | set(getattr(view, "required_scopes", ()) or ())
+        needed |= set((getattr(view, "scopes_by_method", None) or {}).get(request.method, ()))
         missing = needed - request_scopes(request)
         if missing:
             self.message = (

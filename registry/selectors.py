@@ -97,3 +97,45 @@ def template_key_versions_in_use() -> list[int]:
     from registry.models import FaceTemplate
 
     return sorted(FaceTemplate.objects.order_by().values_list("key_version", flat=True).distinct())
+
+
+# --- People and organisations -----------------------------------------------------------------
+
+
+def person_templates(*, person) -> list:
+    from registry.models import FaceTemplate
+
+    return list(
+        FaceTemplate.objects.filter(person=person)
+        .select_related("photo")
+        .defer("embedding")
+        .order_by("created_at", "pk")
+    )
+
+
+def person_attestations(*, person) -> list:
+    return list(person.attestations.select_related("verifier").order_by("-attested_at"))
+
+
+def organisations_for_user(*, user) -> list:
+    from registry.models import Organisation
+
+    return list(Organisation.objects.filter(memberships__user=user).order_by("name"))
+
+
+def membership_role(*, organisation, user) -> str | None:
+    from registry.models import Membership
+
+    if user is None or not getattr(user, "pk", None):
+        return None
+    return (
+        Membership.objects.filter(organisation=organisation, user=user)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def person_by_public_id(*, public_id: str):
+    from registry.models import Person
+
+    return Person.objects.filter(public_id=public_id).first()
