@@ -8,18 +8,35 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
 from django.conf import settings
 from django.db import connections, transaction
+from django.db.models import Q, QuerySet
 from django.utils.module_loading import import_string
 
 from consent.lib import merkle, signing
 from consent.lib.canonical import CanonicalJSONError, canonical_json, parse_json
 from consent.lib.treehead import verify_tree_head
-from consent.models import LogEntry, LogState, MerkleNode, SignedTreeHead, SigningKey
+from consent.lib.uses import ALL_USES, WORLDWIDE
+from consent.models import (
+    ConsentCheck,
+    ConsentRequest,
+    LogEntry,
+    LogState,
+    MerkleNode,
+    Record,
+    RecordKind,
+    SignedTreeHead,
+    SigningKey,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from registry.lib.errors import NotFound, ValidationFailed
+from registry.models import Organisation, Person
 
 # --- complete nodes -----------------------------------------------------------------------------
 
@@ -445,3 +462,344 @@ def _audit_nodes(
                 "node mismatch",
                 f"Merkle node (level {level}, index {index}) does not match the records below it",
             )
+
+
+# =================================================================================================
+# Records and decisions (records engineer)
+# =================================================================================================
+
+
+@dataclass(frozen=True)
+class OptOutScope:
+    record_id: str
+    categories: list[str]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class GrantSummary:
+    record_id: str
+    organisation_id: int
+    categories: list[str]
+    media_types: list[str]
+    territory: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+    created_at: datetime
+
+
+def _active_optouts() -> QuerySet[Record]:
+    return Record.objects.filter(kind=RecordKind.OPTOUT, revoked_at__isnull=True)
+
+
+def _covers_category(category: str) -> Q:
+    # Both tests are jsonb @> and use record_optout_categories_idx.
+    return Q(categories__contains=[category]) | Q(categories__contains=[ALL_USES])
+
+
+def optout_person_ids(*, category: str) -> QuerySet:
+    """Ids of people with an active opt-out covering ``category`` (an all-uses one covers all).
+
+    A lazy ``values_list`` meant to be used as a subquery (``person_id__in=...``); it reads
+    only the partial indexes over active opt-outs.
+    """
+    return (
+        _active_optouts()
+        .filter(_covers_category(category), person__isnull=False)
+        .values_list("person_id", flat=True)
+    )
+
+
+def optouts_covering(*, person_ids: Sequence[int], category: str) -> dict[int, OptOutScope]:
+    """For each of ``person_ids`` with an active opt-out covering ``category``, the oldest one."""
+    found: dict[int, OptOutScope] = {}
+    rows = (
+        _active_optouts()
+        .filter(_covers_category(category), person_id__in=list(person_ids))
+        .order_by("person_id", "created_at", "id")
+        .values_list("person_id", "record_id", "categories", "created_at")
+    )
+    for person_id, record_id, categories, created_at in rows:
+        found.setdefault(
+            person_id,
+            OptOutScope(record_id=record_id, categories=list(categories), created_at=created_at),
+        )
+    return found
+
+
+def _grant_matches(
+    grant: Record, *, category: str, media_type: str | None, territory: str | None
+) -> bool:
+    if category not in grant.categories:
+        return False
+    if media_type is not None and media_type not in grant.media_types:
+        return False
+    return territory is None or grant.territory in (WORLDWIDE, territory)
+
+
+def _in_window(grant: Record, at: datetime) -> bool:
+    if grant.valid_from is not None and at < grant.valid_from:
+        return False
+    return grant.valid_until is None or at < grant.valid_until
+
+
+def _grant_summary(grant: Record) -> GrantSummary:
+    return GrantSummary(
+        record_id=grant.record_id,
+        organisation_id=grant.organisation_id,
+        categories=list(grant.categories),
+        media_types=list(grant.media_types),
+        territory=grant.territory,
+        valid_from=grant.valid_from,
+        valid_until=grant.valid_until,
+        created_at=grant.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class ConsentDecision:
+    result: str  # a ConsentCheck.Result value
+    record: Record | None  # the grant or opt-out that decides it
+
+
+def consent_decision(
+    *,
+    person_id: int,
+    organisation_id: int,
+    category: str,
+    media_type: str | None,
+    territory: str | None,
+    at: datetime,
+    lock: bool = False,
+) -> ConsentDecision:
+    """Whether ``organisation`` may make synthetic media of the person for this use at ``at``.
+
+    Rules, in order: a valid (unrevoked, in its window) grant covering the use is consent,
+    unless an active opt-out covering the category was recorded after it (the later decision
+    wins); otherwise such an opt-out means opted_out; otherwise the newest covering grant
+    that was revoked or has expired explains the refusal; otherwise not_consented.
+
+    With ``lock`` (inside a transaction) the deciding rows are locked, so a concurrent
+    revocation waits for this check to commit, or this check waits for it and sees it.
+    """
+    candidates = Record.objects.filter(person_id=person_id).filter(
+        Q(kind=RecordKind.GRANT, organisation_id=organisation_id, categories__contains=[category])
+        | (Q(kind=RecordKind.OPTOUT, revoked_at__isnull=True) & _covers_category(category))
+    )
+    if lock:
+        # Row locks in primary-key order, the same order every locker uses: no deadlocks.
+        candidates = candidates.select_for_update(no_key=True).order_by("id")
+    rows = list(candidates)
+    grants = sorted(
+        (
+            row
+            for row in rows
+            if row.kind == RecordKind.GRANT
+            and _grant_matches(row, category=category, media_type=media_type, territory=territory)
+        ),
+        key=lambda row: (row.created_at, row.id),
+        reverse=True,
+    )
+    optouts = sorted(
+        (row for row in rows if row.kind == RecordKind.OPTOUT and row.revoked_at is None),
+        key=lambda row: (row.created_at, row.id),
+        reverse=True,
+    )
+    latest_optout = optouts[0] if optouts else None
+    valid = [grant for grant in grants if grant.revoked_at is None and _in_window(grant, at)]
+    if valid:
+        grant = valid[0]
+        if latest_optout is not None and latest_optout.created_at > grant.created_at:
+            return ConsentDecision(ConsentCheck.Result.OPTED_OUT, latest_optout)
+        return ConsentDecision(ConsentCheck.Result.CONSENTED, grant)
+    if latest_optout is not None:
+        return ConsentDecision(ConsentCheck.Result.OPTED_OUT, latest_optout)
+    for grant in grants:
+        if grant.revoked_at is not None:
+            return ConsentDecision(ConsentCheck.Result.REVOKED, grant)
+        if grant.valid_until is not None and grant.valid_until <= at:
+            return ConsentDecision(ConsentCheck.Result.EXPIRED, grant)
+    return ConsentDecision(ConsentCheck.Result.NOT_CONSENTED, None)
+
+
+def grant_covering(
+    *,
+    person_id: int,
+    organisation_id: int,
+    category: str,
+    media_type: str | None,
+    territory: str | None,
+    at: datetime,
+) -> GrantSummary | None:
+    """The newest unrevoked grant from the person to the organisation covering this use at ``at``.
+
+    Only the grant itself: opt-outs are not weighed here (see ``consent_decision``).
+    """
+    grants = Record.objects.filter(
+        kind=RecordKind.GRANT,
+        person_id=person_id,
+        organisation_id=organisation_id,
+        revoked_at__isnull=True,
+        categories__contains=[category],
+    ).order_by("-created_at", "-id")
+    for grant in grants:
+        if _grant_matches(
+            grant, category=category, media_type=media_type, territory=territory
+        ) and _in_window(grant, at):
+            return _grant_summary(grant)
+    return None
+
+
+def record_get(*, record_id: str) -> Record:
+    record = (
+        Record.objects.select_related("log_entry", "organisation", "revokes", "person")
+        .filter(record_id=record_id)
+        .first()
+    )
+    if record is None:
+        raise NotFound("No such record.", detail={"record_id": record_id})
+    return record
+
+
+def record_envelope(record: Record) -> dict[str, Any]:
+    return parse_json(bytes(record.log_entry.record))
+
+
+def record_with_proof(*, record: Record) -> dict[str, Any]:
+    """A record's signed envelope with its inclusion proof against the latest tree head."""
+    entry, head, proof = log_entry_with_proof(index=record.log_entry.index)
+    return {
+        "record_id": record.record_id,
+        "leaf_index": entry.index,
+        "envelope": parse_json(bytes(entry.record)),
+        "tree_head": tree_head_description(head),
+        "inclusion_proof": proof.to_json(),
+    }
+
+
+def person_records(*, person: Person) -> QuerySet[Record]:
+    return (
+        Record.objects.filter(person=person)
+        .select_related("organisation", "revokes", "log_entry")
+        .order_by("-created_at", "-id")
+    )
+
+
+def person_optouts(*, person: Person) -> QuerySet[Record]:
+    return person_records(person=person).filter(kind=RecordKind.OPTOUT)
+
+
+def person_grants(*, person: Person) -> QuerySet[Record]:
+    return person_records(person=person).filter(kind=RecordKind.GRANT)
+
+
+def requests_waiting(*, person: Person) -> QuerySet[ConsentRequest]:
+    """Pending requests addressed to the person, by account or to their verified email."""
+    addressed = Q(person=person)
+    user = person.user
+    if user is not None and user.email_verified_at is not None:
+        addressed |= Q(person__isnull=True, invite_email__iexact=user.email)
+    return (
+        ConsentRequest.objects.filter(addressed, status=ConsentRequest.Status.PENDING)
+        .select_related("organisation")
+        .order_by("-created_at", "-id")
+    )
+
+
+def request_for_person(*, person: Person, request_id: str) -> ConsentRequest:
+    found = requests_waiting(person=person).filter(request_id=request_id).first()
+    if found is None:
+        found = (
+            ConsentRequest.objects.filter(person=person, request_id=request_id)
+            .select_related("organisation", "grant")
+            .first()
+        )
+    if found is None:
+        raise NotFound("No such consent request.", detail={"request_id": request_id})
+    return found
+
+
+def organisation_requests(*, organisation: Organisation) -> QuerySet[ConsentRequest]:
+    return (
+        ConsentRequest.objects.filter(organisation=organisation)
+        .select_related("grant", "person")
+        .order_by("-created_at", "-id")
+    )
+
+
+def organisation_grants(*, organisation: Organisation) -> QuerySet[Record]:
+    return (
+        Record.objects.filter(kind=RecordKind.GRANT, organisation=organisation)
+        .select_related("person")
+        .order_by("-created_at", "-id")
+    )
+
+
+def person_checks(*, person: Person) -> QuerySet[ConsentCheck]:
+    return (
+        ConsentCheck.objects.filter(person=person)
+        .select_related("organisation", "decided_by")
+        .order_by("-created_at", "-id")
+    )
+
+
+def person_find(*, person: str) -> Person:
+    """A person by public id (``sub_...``) or public handle."""
+    query = Q(public_id=person) if person.startswith("sub_") else Q(handle=person)
+    found = Person.objects.filter(query, suspended_at__isnull=True).select_related("user").first()
+    if found is None:
+        raise NotFound("No such person in the registry.", code="unknown_person")
+    return found
+
+
+def organisation_endpoints(*, organisation: Organisation) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(organisation=organisation, disabled_at__isnull=True)
+
+
+def endpoint_deliveries(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    return endpoint.deliveries.order_by("-created_at", "-id")
+
+
+def person_export(*, person: Person) -> dict[str, Any]:
+    """The person's consent data for their export (called by ``registry.services``)."""
+    return {
+        "records": [
+            {
+                "record_id": record.record_id,
+                "kind": record.kind,
+                "created_at": record.created_at.isoformat(),
+                "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+                "organisation": record.organisation.slug if record.organisation else None,
+                "categories": record.categories,
+                "media_types": record.media_types,
+                "territory": record.territory,
+                "purpose": record.purpose,
+                "project_ref": record.project_ref,
+                "revokes": record.revokes.record_id if record.revokes else None,
+                "log_index": record.log_entry.index,
+            }
+            for record in person_records(person=person)
+        ],
+        "requests": [
+            {
+                "request_id": request.request_id,
+                "organisation": request.organisation.slug,
+                "status": request.status,
+                "purpose": request.purpose,
+                "created_at": request.created_at.isoformat(),
+            }
+            for request in ConsentRequest.objects.filter(person=person).select_related(
+                "organisation"
+            )
+        ],
+        "checks": [
+            {
+                "check_id": check.check_id,
+                "organisation": check.organisation.slug,
+                "category": check.category,
+                "result": check.result,
+                "created_at": check.created_at.isoformat(),
+            }
+            for check in person_checks(person=person)
+        ],
+    }

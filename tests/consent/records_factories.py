@@ -1,0 +1,53 @@
+"""Builders for the records, requests, checks and webhooks tests (people, organisations, keys)."""
+
+from __future__ import annotations
+
+import itertools
+
+from django.utils import timezone
+
+from registry.models import Organisation, Person
+from registry.services import api_key_create, organisation_create, person_create
+
+_sequence = itertools.count(1)
+
+
+def make_person(*, handle: str | None = None, verified: bool = True, email: str | None = None):
+    n = next(_sequence)
+    person = person_create(
+        email=email or f"person{n}@example.test",
+        display_name=f"Person {n}",
+        password="correct horse battery staple",
+    )
+    if handle:
+        person.handle = handle
+        person.save(update_fields=["handle"])
+    if verified:
+        person.user.email_verified_at = timezone.now()
+        person.user.save(update_fields=["email_verified_at"])
+    return person
+
+
+def make_org(kind: str = "studio", name: str | None = None) -> Organisation:
+    return organisation_create(name=name or f"{kind} {next(_sequence)}", kind=kind, owner=None)
+
+
+def org_key(organisation: Organisation, *scopes: str) -> str:
+    _, plaintext = api_key_create(
+        organisation=organisation, name="test", scopes=scopes, created_by=None
+    )
+    return plaintext
+
+
+def personal_token(person: Person, *scopes: str) -> str:
+    _, plaintext = api_key_create(
+        user=person.user,
+        name="test",
+        scopes=scopes or ("consent:read", "consent:write"),
+        created_by=person.user,
+    )
+    return plaintext
+
+
+def bearer(plaintext: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
