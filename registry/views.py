@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+import json
 
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from registry import selectors, services
 from registry.api import exceptions
+from registry.forms import (
+    DeleteAccountForm,
+    PhotoUploadForm,
+    SettingsForm,
+    SignupForm,
+    TokenForm,
+)
+from registry.lib.errors import RegistryError
+from registry.models import Person
 from registry.selectors import system_health
 
 
@@ -50,3 +65,197 @@ def error_500(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         return exceptions.server_error(request)
     return render(request, "errors/500.html", status=500)
+
+
+# --- People's pages -------------------------------------------------------------------------
+
+
+def _person(request: HttpRequest) -> Person | None:
+    return Person.objects.filter(user=request.user).first()
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            person = services.person_create(
+                email=form.cleaned_data["email"],
+                display_name=form.cleaned_data["display_name"],
+                password=form.cleaned_data["password"],
+            )
+        except RegistryError as error:
+            form.add_error(None, error.message)
+        else:
+            services.email_verification_send(user=person.user)
+            login(request, person.user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(
+                request, "Account created. We sent you an email with a link to confirm it."
+            )
+            return redirect("me")
+    return render(request, "registry/signup.html", {"form": form})
+
+
+@require_GET
+def verify_email(request: HttpRequest, uid: str, token: str) -> HttpResponse:
+    try:
+        services.email_verify(uid=uid, token=token)
+    except RegistryError as error:
+        return render(
+            request, "registry/verify_failed.html", {"message": error.message}, status=400
+        )
+    messages.success(request, "Your email address is confirmed.")
+    return redirect("me" if request.user.is_authenticated else "login")
+
+
+@never_cache
+@login_required
+@require_GET
+def me(request: HttpRequest) -> HttpResponse:
+    person = _person(request)
+    if person is None:
+        return render(request, "registry/no_person.html")
+    return _render_me(request, person)
+
+
+def _render_me(request, person, *, upload_form=None, results=None, status=200) -> HttpResponse:
+    context = {
+        "person": person,
+        "templates": selectors.person_templates(person=person),
+        "attestations": selectors.person_attestations(person=person),
+        "upload_form": upload_form or PhotoUploadForm(),
+        "settings_form": SettingsForm(
+            initial={"display_name": person.display_name, "keep_photos": person.keep_photos}
+        ),
+        "results": results,
+        "tokens": request.user.personal_tokens.order_by("-created_at"),
+    }
+    return render(request, "registry/me.html", context, status=status)
+
+
+@login_required
+@require_POST
+def photos_upload(request: HttpRequest) -> HttpResponse:
+    from registry.api.views import read_uploads
+
+    person = _person(request)
+    if person is None:
+        return redirect("me")
+    form = PhotoUploadForm(request.POST, request.FILES)
+    try:
+        images = read_uploads(request.FILES.getlist("photos"))
+    except RegistryError as error:
+        form.add_error("photos", error.message)
+        return _render_me(request, person, upload_form=form, status=400)
+    result = services.person_enroll(person=person, images=images)
+    if result.accepted:
+        messages.success(request, f"{len(result.accepted)} photo(s) accepted.")
+    return _render_me(request, person, results=result, status=200 if result.accepted else 400)
+
+
+@login_required
+@require_POST
+def photo_delete(request: HttpRequest, template_id: int) -> HttpResponse:
+    person = _person(request)
+    try:
+        services.template_delete(person=person, template_id=template_id)
+    except RegistryError:
+        messages.error(request, "There is no such photo.")
+    else:
+        messages.success(request, "The photo and its template were deleted.")
+    return redirect("me")
+
+
+@login_required
+@require_POST
+def settings_update(request: HttpRequest) -> HttpResponse:
+    person = _person(request)
+    form = SettingsForm(request.POST)
+    if form.is_valid():
+        services.person_update(person=person, **form.cleaned_data)
+        messages.success(request, "Settings saved.")
+    else:
+        messages.error(request, "The settings could not be saved.")
+    return redirect("me")
+
+
+@login_required
+@require_POST
+def templates_confirm(request: HttpRequest) -> HttpResponse:
+    services.templates_confirm(person=_person(request))
+    messages.success(request, "Thank you: your face templates will be kept.")
+    return redirect("me")
+
+
+@never_cache
+@login_required
+@require_GET
+def export(request: HttpRequest) -> HttpResponse:
+    person = _person(request)
+    data = services.person_export(person=person)
+    response = HttpResponse(
+        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="likeness-registry-{person.public_id}.json"'
+    )
+    return response
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request: HttpRequest) -> HttpResponse:
+    form = TokenForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            _key, created = services.api_key_create(
+                user=request.user,
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                created_by=request.user,
+            )
+        except RegistryError as error:
+            form.add_error(None, error.message)
+        else:
+            form = TokenForm()
+    return render(
+        request,
+        "registry/tokens.html",
+        {
+            "form": form,
+            "created": created,
+            "tokens": request.user.personal_tokens.order_by("-created_at"),
+        },
+    )
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    try:
+        services.api_key_revoke_for(key_id=key_id, actor=request.user)
+    except RegistryError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "The token was revoked.")
+    return redirect("tokens")
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    form = DeleteAccountForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        person = _person(request)
+        if person is not None:
+            services.person_erase(person=person)
+        else:
+            request.user.delete()
+        from django.contrib.auth import logout
+
+        logout(request)
+        return render(request, "registry/deleted.html")
+    return render(request, "registry/delete_account.html", {"form": form})

@@ -1,0 +1,90 @@
+"""Forms of the registry's server-rendered pages (validation only; services do the writing)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+
+class SignupForm(forms.Form):
+    display_name = forms.CharField(label="Your name", max_length=200)
+    email = forms.EmailField(label="Email address")
+    password = forms.CharField(
+        label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password_again = forms.CharField(
+        label="Password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("password") != data.get("password_again"):
+            self.add_error("password_again", "The two passwords differ.")
+        return data
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class PhotoUploadForm(forms.Form):
+    photos = forms.FileField(
+        label=f"Reference photos (1 to {settings.ENROLLMENT_MAX_PHOTOS}; JPEG, PNG or WebP)",
+        widget=MultipleFileInput(
+            attrs={"multiple": True, "accept": "image/jpeg,image/png,image/webp"}
+        ),
+        required=False,
+    )
+
+
+class SettingsForm(forms.Form):
+    display_name = forms.CharField(label="Your name", max_length=200)
+    keep_photos = forms.BooleanField(
+        label="Keep my reference photos (stored encrypted); otherwise each photo is deleted as "
+        "soon as its template exists",
+        required=False,
+    )
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(label="Token name", max_length=100)
+    scopes = forms.MultipleChoiceField(
+        label="Scopes", widget=forms.CheckboxSelectMultiple, choices=()
+    )
+
+    def __init__(self, *args, **kwargs):
+        from registry.scopes import PERSONAL_SCOPES
+
+        super().__init__(*args, **kwargs)
+        self.fields["scopes"].choices = [
+            (name, f"{name}: {text}") for name, text in PERSONAL_SCOPES.items()
+        ]
+
+
+class DeleteAccountForm(forms.Form):
+    confirm = forms.CharField(
+        label='Type "delete my account" to confirm', max_length=40, strip=True
+    )
+    password = forms.CharField(
+        label="Your password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        required=False,
+    )
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if user is not None and not user.has_usable_password():
+            del self.fields["password"]
+
+    def clean_confirm(self):
+        value = self.cleaned_data["confirm"].lower()
+        if value != "delete my account":
+            raise forms.ValidationError('Type exactly "delete my account".')
+        return value
+
+    def clean_password(self):
+        password = self.cleaned_data.get("password") or ""
+        if self.user is not None and not self.user.check_password(password):
+            raise forms.ValidationError("The password is not correct.")
+        return password

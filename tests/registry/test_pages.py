@@ -1,0 +1,110 @@
+"""The people's pages work end to end with Django's test client (the browser test drives the
+same flow in Chromium)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.core import mail
+
+from registry.models import FaceTemplate, Person, User
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+
+
+def _signup(client, email="pat@example.org"):
+    return client.post(
+        "/signup/",
+        {
+            "display_name": "Pat Doe",
+            "email": email,
+            "password": PASSWORD,
+            "password_again": PASSWORD,
+        },
+    )
+
+
+def test_signup_verify_enroll_delete_export_and_delete_account(client, faces_dir, derived):
+    response = _signup(client)
+    assert response.status_code == 302 and response["Location"] == "/me/"
+    person = Person.objects.get(user__email="pat@example.org")
+    assert person.assurance == "self_asserted"
+
+    (message,) = mail.outbox
+    link = re.search(r"https?://\S+/verify/\S+/", message.body).group(0)
+    response = client.get(link[link.index("/verify/") :])
+    assert response.status_code == 302
+    person.refresh_from_db()
+    assert person.assurance == "email_verified"
+    # The link is one-time.
+    assert client.get(link[link.index("/verify/") :]).status_code == 400
+
+    with (
+        open(faces_dir / "people/obama/obama.jpg", "rb") as a,
+        open(faces_dir / "people/obama/obama2.jpg", "rb") as b,
+    ):
+        response = client.post("/me/photos/", {"photos": [a, b]})
+    assert response.status_code == 200
+    assert FaceTemplate.objects.filter(person=person).count() == 2
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = client.post(
+        "/me/photos/",
+        {"photos": [SimpleUploadedFile("group.jpg", derived["two_faces"], "image/jpeg")]},
+    )
+    assert response.status_code == 400
+    assert "group.jpg: refused — two faces found" in response.content.decode()
+
+    template = FaceTemplate.objects.filter(person=person).first()
+    response = client.post(f"/me/photos/{template.pk}/delete/")
+    assert response.status_code == 302
+    assert FaceTemplate.objects.filter(person=person).count() == 1
+
+    response = client.get("/me/export/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    exported = json.loads(response.content)
+    assert exported["account"]["email"] == "pat@example.org"
+    assert len(exported["templates"]) == 1
+
+    response = client.post("/me/delete/", {"confirm": "delete my account", "password": "wrong"})
+    assert response.status_code == 200 and Person.objects.filter(pk=person.pk).exists()
+    response = client.post("/me/delete/", {"confirm": "delete my account", "password": PASSWORD})
+    assert response.status_code == 200
+    assert not Person.objects.filter(pk=person.pk).exists()
+    assert not User.objects.filter(email="pat@example.org").exists()
+    assert client.get("/me/").status_code == 302  # signed out
+
+
+def test_pages_need_a_session_and_csrf(client, make_person):
+    assert client.get("/me/").status_code == 302
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    person = make_person(password=PASSWORD)
+    strict.force_login(person.user)
+    assert strict.post("/me/confirm/").status_code == 403
+
+
+def test_a_duplicate_email_is_a_form_error_not_a_crash(client):
+    _signup(client)
+    client.logout()
+    response = _signup(client)
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+
+
+def test_personal_tokens_page_shows_the_token_once(client, make_person):
+    person = make_person(password=PASSWORD)
+    client.force_login(person.user)
+    response = client.post("/me/tokens/", {"name": "script", "scopes": ["profile:read"]})
+    token = re.search(r'<pre id="new-token">(lr_[^<]+)</pre>', response.content.decode()).group(1)
+    assert client.get("/me/tokens/").content.decode().count(token) == 0
+    api = client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert api.status_code == 200
+    assert api.json()["subject"] == person.public_id
