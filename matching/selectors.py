@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -195,11 +196,8 @@ def _hnsw(
 ) -> list[Hit]:
     literal = vector_literal(rotated)
     fetch = max(limit, pool) if filter_sql else limit
-    with transaction.atomic(), connection.cursor() as cursor:
-        # An HNSW scan returns at most ef_search rows, so it must cover what is asked for.
-        cursor.execute(
-            "SELECT set_config('hnsw.ef_search', %s, true)", [str(max(ef_search, fetch))]
-        )
+    with connection.cursor() as cursor:
+        _set_ef_search(cursor, max(ef_search, fetch))
         # MATERIALIZED keeps the planner from pushing the candidate filter into the index scan,
         # where pgvector 0.6 would apply it to the ef_search rows and could return nothing. The
         # last row (NULL id) carries the furthest distance in the pool (NULL when it is empty).
@@ -237,6 +235,26 @@ def _hnsw(
         if not pool_covers:
             return _exact_vector(rotated, version, limit, filter_sql, filter_params)
     return hits
+
+
+_ef_search_set: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def _set_ef_search(cursor: Any, value: int) -> None:
+    """Make an HNSW scan look at ``value`` candidates (it returns at most that many rows).
+
+    On the API's hot path the connection is in autocommit mode and persistent, so the setting is
+    made for the session once and remembered, saving two round trips per search. Inside a
+    transaction a session-level SET would be undone by a rollback, so there it is SET LOCAL, every
+    time.
+    """
+    if connection.in_atomic_block:
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(value)])
+        return
+    raw = connection.connection
+    if _ef_search_set.get(raw) != value:
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(value)])
+        _ef_search_set[raw] = value
 
 
 def _exact_vector(
