@@ -1,0 +1,71 @@
+"""``manage.py enroll --name NAME --email EMAIL [--optout] IMAGE [IMAGE ...]``
+
+Creates the person (or adds to the one with that email) from photos and prints exactly one JSON
+line on stdout: ``{"subject": "<public id>", "templates": N, "accepted": n, "rejected": [...],
+"created": bool, "optout": "<record id>" | null}``. Exit status 0 when at least one photo was
+accepted, 2 when none was (the JSON line still says why).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from registry import services
+from registry.lib.errors import RegistryError
+from registry.models import Person
+
+
+class Command(BaseCommand):
+    help = "Create or extend a person from reference photos; prints one JSON line."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--name", required=True, help="display name of the person")
+        parser.add_argument("--email", required=True, help="email address (login) of the person")
+        parser.add_argument(
+            "--optout",
+            action="store_true",
+            help="also record a general opt-out from every use of the person's likeness",
+        )
+        parser.add_argument("images", nargs="+", help="photo files (JPEG, PNG or WebP)")
+
+    def handle(self, *args, **options) -> None:
+        images = []
+        for name in options["images"]:
+            path = Path(name)
+            try:
+                images.append((path.name, path.read_bytes()))
+            except OSError as error:
+                raise CommandError(f"cannot read {name}: {error.strerror}") from None
+
+        email = options["email"].strip().lower()
+        person = Person.objects.filter(user__email__iexact=email).first()
+        created = person is None
+        try:
+            if created:
+                person = services.person_create(email=email, display_name=options["name"])
+            result = services.person_enroll(person=person, images=images)
+        except RegistryError as error:
+            raise CommandError(error.message) from None
+
+        optout_id = None
+        if options["optout"]:
+            from consent.services import optout_record
+
+            record = optout_record(person=person, categories=None, actor=None)
+            optout_id = getattr(record, "record_id", None) or str(record.pk)
+
+        line = {
+            "subject": person.public_id,
+            "templates": result.templates_total,
+            "accepted": len(result.accepted),
+            "rejected": [{"file": p.filename, "reason": p.reason} for p in result.rejected],
+            "created": created,
+            "optout": optout_id,
+        }
+        self.stdout.write(json.dumps(line, separators=(", ", ": ")))
+        if not result.accepted:
+            sys.exit(2)
