@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -28,6 +28,7 @@ from consent.models import (
     LogEntry,
     LogState,
     MerkleNode,
+    PersonKey,
     Record,
     RecordKind,
     SignedTreeHead,
@@ -232,42 +233,82 @@ class _Report:
                 yield f"... and {hidden} more problems of kind: {kind}"
 
 
-def _cosigner_key_resolver() -> Callable[[set[str]], Iterable[Mapping[str, Any]]] | None:
-    """Keys of co-signers (people) live outside the log; a project hook can supply them."""
+def cosigner_published_keys(kids: set[str]) -> list[dict[str, Any]]:
+    """Published-key descriptions of people's registered keys among ``kids``.
+
+    Revoked keys are included: a key revoked today still made yesterday's signatures. A key
+    erased with its person is simply not found, and its co-signatures go unchecked.
+    """
+    return [
+        signing.public_key_to_jwk(
+            bytes(key.public_key),
+            status="retired" if key.revoked_at else "current",
+            created_at=key.created_at,
+            retired_at=key.revoked_at,
+        )
+        for key in PersonKey.objects.filter(kid__in=sorted(kids)).only(
+            "kid", "public_key", "created_at", "revoked_at"
+        )
+    ]
+
+
+def _cosigner_key_resolver() -> Callable[[set[str]], Iterable[Mapping[str, Any]]]:
+    """Co-signers' keys live outside the log; settings may point at another lookup."""
     path = getattr(settings, "CONSENT_COSIGNER_KEY_RESOLVER", None)
-    return import_string(path) if path else None
+    return import_string(path) if path else cosigner_published_keys
 
 
 def _hex(value: bytes) -> str:
     return value.hex()[:16] + "…"
 
 
-def log_audit() -> Iterator[str]:
-    """Recompute the whole log from the stored record bytes; yield one line per problem.
+@dataclass
+class LogAudit:
+    """What ``log_audit`` found: ``problems`` is empty exactly when the log is sound."""
+
+    entries: int = 0
+    problems: list[str] = field(default_factory=list)
+    # Co-signatures (people's own) whose key is no longer on file, e.g. after erasure. They
+    # cannot be checked, but they are not damage: the registry's signature and the tree
+    # still cover every byte of the record.
+    unchecked_cosignatures: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.problems)
+
+
+def log_audit() -> LogAudit:
+    """Recompute the whole log from the stored record bytes and report every inconsistency.
 
     Checks, against what the records themselves imply: every index from 0 to the log size is
     present (a gap is a deleted record); each stored leaf hash; that each record is canonical
-    JSON whose envelope verifies (the registry's signature always, co-signatures with keys
-    from ``CONSENT_COSIGNER_KEY_RESOLVER``); every stored complete node, so a record moved to
-    another index is named as such; and every signed tree head (signature, root at its size,
-    timestamps in order). Runs in one repeatable-read snapshot so concurrent appends cannot
-    look like damage. Yields nothing for a sound log.
+    JSON whose envelope verifies (the registry's signature always, people's co-signatures
+    when their key is on file, see ``cosigner_published_keys``); every stored complete node,
+    so a record moved to another index is named as such; and every signed tree head
+    (signature, root at its size, timestamps in order). Runs in one repeatable-read snapshot
+    so concurrent appends cannot look like damage. Problems are grouped by kind, root causes
+    first, at most ``_MAX_LINES_PER_KIND`` lines per kind.
     """
     connection = connections["default"]
+    audit = LogAudit()
     with transaction.atomic():
         if connection.in_atomic_block and not connection.savepoint_ids:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        yield from _log_audit_in_snapshot()
+        audit.problems = list(_log_audit_in_snapshot(audit))
+    return audit
 
 
-def _log_audit_in_snapshot() -> Iterator[str]:
+def _log_audit_in_snapshot(audit: LogAudit) -> Iterator[str]:
     report = _Report()
-    size = log_size()
+    size = audit.entries = log_size()
     keys = published_keys()
     registry_kids = [key["kid"] for key in keys]
-    resolver = _cosigner_key_resolver()
-    cosigner_keys: dict[str, Mapping[str, Any]] = {}
+    cosigners = _Cosigners(_cosigner_key_resolver(), registry_kids)
     store = DatabaseNodeStore()
 
     heads = (
@@ -351,7 +392,7 @@ def _log_audit_in_snapshot() -> Iterator[str]:
                     f"entry {index}: the record bytes do not match the stored leaf hash "
                     "(record edited?)",
                 )
-            _audit_envelope(index, record, keys, registry_kids, resolver, cosigner_keys, report)
+            _audit_envelope(index, record, keys, registry_kids, cosigners, report)
             for level, node_index, value in builder.push(leaf):
                 emitted[(level, node_index)] = value
             check_heads_at(builder.size, builder.root())
@@ -394,6 +435,7 @@ def _log_audit_in_snapshot() -> Iterator[str]:
             f"{stored_nodes - expected_nodes} more Merkle nodes are stored than a log of {size} "
             "entries has",
         )
+    audit.unchecked_cosignatures = cosigners.unchecked
     yield from report.render()
 
 
@@ -403,13 +445,49 @@ def _missing_range(first: int, end: int) -> str:
     return f"entries {first}..{end - 1} are missing (deleted?)"
 
 
+class _Cosigners:
+    """Looks co-signers' keys up once each, remembering the ones no longer on file."""
+
+    def __init__(
+        self, resolver: Callable[[set[str]], Iterable[Mapping[str, Any]]], registry_kids: list[str]
+    ) -> None:
+        self.resolver = resolver
+        self.registry_kids = set(registry_kids)
+        self.found: dict[str, Mapping[str, Any]] = {}
+        self.off_file: set[str] = set()
+        self.unchecked = 0
+
+    def split(self, signatures: list[Any]) -> tuple[list[Any], list[Mapping[str, Any]]]:
+        """The signatures to check and the keys to check them with."""
+        kids = {
+            entry["kid"]
+            for entry in signatures
+            if isinstance(entry, dict) and isinstance(entry.get("kid"), str)
+        }
+        lookup = kids - self.registry_kids - set(self.found) - self.off_file
+        if lookup:
+            for key in self.resolver(lookup):
+                if key.get("kid") in lookup:
+                    self.found[key["kid"]] = key
+            self.off_file |= lookup - set(self.found)
+        checkable = [
+            entry
+            for entry in signatures
+            if not (isinstance(entry, dict) and entry.get("kid") in self.off_file)
+        ]
+        if not checkable:
+            # Nothing but unknown signers: check it whole, so the failure names them.
+            return signatures, []
+        self.unchecked += len(signatures) - len(checkable)
+        return checkable, [self.found[kid] for kid in kids if kid in self.found]
+
+
 def _audit_envelope(
     index: int,
     record: bytes,
     keys: list[dict[str, Any]],
     registry_kids: list[str],
-    resolver: Callable[[set[str]], Iterable[Mapping[str, Any]]] | None,
-    cosigner_keys: dict[str, Mapping[str, Any]],
+    cosigners: _Cosigners,
     report: _Report,
 ) -> None:
     try:
@@ -420,18 +498,12 @@ def _audit_envelope(
         return
     if not canonical:
         report.add("edited entry", f"entry {index}: the record is not canonical JSON (edited?)")
-    signatures = envelope.get("signatures") if isinstance(envelope, dict) else None
-    kids = {entry.get("kid") for entry in signatures or [] if isinstance(entry, dict)}
-    unknown = (
-        {kid for kid in kids if isinstance(kid, str)} - set(registry_kids) - set(cosigner_keys)
-    )
-    if unknown and resolver is not None:
-        for key in resolver(unknown):
-            cosigner_keys[key["kid"]] = key
+    extra_keys: list[Mapping[str, Any]] = []
+    if isinstance(envelope, dict) and isinstance(envelope.get("signatures"), list):
+        checkable, extra_keys = cosigners.split(envelope["signatures"])
+        envelope = {**envelope, "signatures": checkable}
     ok, reason = signing.verify_envelope(
-        envelope,
-        [*keys, *(cosigner_keys[kid] for kid in kids if kid in cosigner_keys)],
-        require_signers_from=[registry_kids],
+        envelope, [*keys, *extra_keys], require_signers_from=[registry_kids]
     )
     if not ok:
         report.add("bad signature", f"entry {index}: {reason}")

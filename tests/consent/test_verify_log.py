@@ -189,3 +189,54 @@ def test_mass_damage_is_summarised_instead_of_flooding_the_terminal(db):
     ok, lines = verify_log()
     assert not ok
     assert "... and 35 more problems of kind: forged tree head" in lines
+
+
+def cosigned_entry(person_private_key):
+    from consent.services import log_append, person_key_register
+    from tests.consent.records_factories import make_person
+
+    key = person_key_register(
+        person=make_person(), public_key=signing.public_key_to_bytes(person_private_key)
+    )
+    payload = {"type": "test_decision", "subject": "commitment-xyz"}
+    cosignature = signing.signature_entry(key.kid, person_private_key, payload)
+    published = signing.public_key_to_jwk(
+        bytes(key.public_key), status="current", created_at=key.created_at
+    )
+    return key, log_append(payload=payload, cosignatures=[cosignature], cosigner_keys=[published])
+
+
+def test_a_person_co_signature_is_checked_with_their_key_on_file(log_of_20):
+    person_private_key = signing.generate_private_key()
+    _, entry = cosigned_entry(person_private_key)
+    assert verify_log() == (
+        True,
+        ["ok: 21 entries, their signatures, nodes and tree heads verify"],
+    )
+
+    # Re-sign the person's part with another key under the person's kid: only the
+    # co-signature is wrong, and the audit still notices.
+    envelope = json.loads(bytes(entry.record))
+    forged = signing.sign(signing.generate_private_key(), canonical_json(envelope["payload"]))
+    envelope["signatures"][1]["sig"] = signing.b64encode(forged)
+    record = canonical_json(envelope)
+    run_sql(
+        "UPDATE consent_logentry SET record = %s, leaf_hash = %s WHERE index = 20",
+        [record, merkle.leaf_hash(record)],
+    )
+    ok, lines = verify_log()
+    assert not ok
+    assert f"entry 20: signature 1 by {envelope['signatures'][1]['kid']} does not verify" in lines
+
+
+def test_a_co_signature_whose_key_was_erased_is_noted_not_reported_as_damage(log_of_20):
+    key, _ = cosigned_entry(signing.generate_private_key())
+    run_sql("DELETE FROM consent_personkey WHERE id = %s", [key.pk])
+
+    ok, lines = verify_log()
+
+    assert ok, lines
+    assert lines == [
+        "ok: 21 entries, their signatures, nodes and tree heads verify "
+        "(1 co-signature(s) by keys no longer on file were not checked)"
+    ]
