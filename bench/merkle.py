@@ -241,6 +241,7 @@ def main() -> None:
 
     head = selectors.latest_tree_head()
     root = bytes(head.root_hash)
+    load_before = os.getloadavg()[0]
     rng = random.Random(args.seed)
     leaves = [rng.randrange(size) for _ in range(args.samples)]
     firsts = [rng.randrange(1, size) for _ in range(args.samples)]
@@ -272,6 +273,9 @@ def main() -> None:
         "inclusion_api": api,
         "consistency_selector": summary_ms(consistency),
         "inclusion_naive": naive,
+        # Other work on the machine inflates the tail; the load says how quiet it was.
+        "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "cpus": os.cpu_count(),
         "postgres": connection.connection.info.server_version,
         "python": sys.version.split()[0],
     }
