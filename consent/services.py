@@ -517,6 +517,52 @@ def grant_record(
 ) -> Record:
     """Record that ``person`` allows ``organisation`` one described use."""
     _require_actor_is(person, actor)
+    record_id, issued_at = _draft_identity(record_id, issued_at)
+    payload, fields = _grant_terms(
+        person=person,
+        organisation=organisation,
+        purpose=purpose,
+        categories=categories,
+        media_types=media_types,
+        territory=territory,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        project_ref=project_ref,
+        record_id=record_id,
+        issued_at=issued_at,
+    )
+    with transaction.atomic():
+        return _record_append(
+            kind=RecordKind.GRANT,
+            person=person,
+            payload=payload,
+            person_signature=person_signature,
+            fields=fields,
+        )
+
+
+def _terms_salt(record_id: str) -> bytes:
+    # Derived, not random, so a person can be shown the exact payload to sign before it is
+    # recorded; keyed with a secret held outside the database, so outsiders cannot derive it.
+    message = b"likeness-registry/terms-salt/v1" + record_id.encode()
+    return hmac.new(settings.SUBJECT_COMMITMENT_KEY, message, hashlib.sha256).digest()[:16]
+
+
+def _grant_terms(
+    *,
+    person: Person,
+    organisation: Organisation,
+    purpose: str,
+    categories: list[str],
+    media_types: list[str],
+    territory: str,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+    project_ref: str,
+    record_id: str,
+    issued_at: datetime,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The signed payload of a grant and the row fields that mirror it, validated."""
     if organisation.kind not in (OrganisationKind.STUDIO, OrganisationKind.PLATFORM):
         raise ValidationFailed("Consent is granted to studios and platforms.")
     purpose = (purpose or "").strip()
@@ -530,8 +576,7 @@ def grant_record(
     territory = _clean_territory(territory)
     if valid_from and valid_until and valid_until <= valid_from:
         raise ValidationFailed("valid_until must be after valid_from.")
-    record_id, issued_at = _draft_identity(record_id, issued_at)
-    salt = secrets.token_bytes(16)
+    salt = _terms_salt(record_id)
     valid_from = _to_ms(valid_from) if valid_from else None
     valid_until = _to_ms(valid_until) if valid_until else None
     payload = _payload(
@@ -547,24 +592,36 @@ def grant_record(
         valid_until=iso_ms(valid_until),
         terms_digest=terms_digest(salt=salt, purpose=purpose, project_ref=project_ref),
     )
-    with transaction.atomic():
-        return _record_append(
-            kind=RecordKind.GRANT,
-            person=person,
-            payload=payload,
-            person_signature=person_signature,
-            fields={
-                "organisation": organisation,
-                "categories": cleaned_categories,
-                "media_types": cleaned_media,
-                "territory": territory,
-                "valid_from": valid_from,
-                "valid_until": valid_until,
-                "purpose": purpose,
-                "project_ref": project_ref,
-                "terms_salt": salt,
-            },
-        )
+    fields = {
+        "organisation": organisation,
+        "categories": cleaned_categories,
+        "media_types": cleaned_media,
+        "territory": territory,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "purpose": purpose,
+        "project_ref": project_ref,
+        "terms_salt": salt,
+    }
+    return payload, fields
+
+
+def grant_draft(*, request: ConsentRequest, person: Person) -> dict[str, Any]:
+    """The exact grant payload approving ``request`` would log, for the person to sign."""
+    payload, _ = _grant_terms(
+        person=person,
+        organisation=request.organisation,
+        purpose=request.purpose,
+        categories=request.categories,
+        media_types=request.media_types,
+        territory=request.territory,
+        valid_from=request.valid_from,
+        valid_until=request.valid_until,
+        project_ref=request.project_ref,
+        record_id=_new_id("rec"),
+        issued_at=_to_ms(timezone.now()),
+    )
+    return payload
 
 
 def _revocation_payload(
