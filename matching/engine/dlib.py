@@ -10,13 +10,16 @@ so it looks for small faces only where the photo gives reason to:
 1. A coarse pass on a greyscale copy shrunk so its longest side is at most ``coarse_side`` px.
    It costs about the same for every photo and finds the faces of portraits, selfies and ordinary
    group photos: anything wider than about 10% of the photo's longest side.
-2. Finer passes, on the photo enlarged enough to see smaller faces, only when such faces could be
-   there: when no face was found at all (a wide shot, or a tiny face in a large frame: search
-   down to ``min_face_px``), or when the faces found are close to what the coarse pass can see
-   (search down to ``1/scene_size_ratio`` of the smallest face, as people in one scene tend to be
-   at similar distances; repeated while smaller faces keep turning up, as in a crowd).
-   A close-up whose faces are all well above the coarse limit needs no second pass; set
-   ``small_faces="always"`` to search every photo down to ``min_face_px`` regardless.
+2. Closer looks, on the photo enlarged enough to see smaller faces, only where they could be:
+   - no face found at all (a wide shot, or a tiny face in a large frame): the whole frame, down to
+     ``min_face_px``;
+   - where the coarse pass saw a face-like pattern too weak to accept (a face just below its size
+     limit, or a blurry one): a crop around that spot;
+   - a crowd (several faces, all near the coarse limit, so more are likely just below it): the
+     whole frame, down to ``1/scene_size_ratio`` of the smallest face, repeated while new faces
+     turn up.
+   A photo whose faces are plainly large gets the coarse pass only. ``small_faces="always"``
+   searches every photo down to ``min_face_px`` (as slow as face_recognition's default).
 
 Embeddings are computed at full resolution from faces aligned on dlib's 5 landmarks, exactly as
 ``face_recognition.face_encodings`` does, so vectors are interchangeable with it.
@@ -58,7 +61,12 @@ _SAME_FACE_IOU = 0.4
 _CHIP_SIZE = 150
 _CHIP_PADDING = 0.25
 
+# The coarse pass also reports windows scoring down to -hint_margin: not faces, but worth a
+# closer look. A face making such a weak window is usually at least this fraction of its width.
+_HINT_SMALLEST_FACE = 0.6
+
 SmallFaceSearch = Literal["auto", "always", "never"]
+_Found = tuple[Box, float]  # a face box and the detector's score for it
 
 
 def _models_dir() -> Path:
@@ -110,7 +118,11 @@ class DlibFaceEngine(FaceEngine):
     # Sharpness is var(Laplacian) / (var(Laplacian) + this), measured on the aligned 150 px chip:
     # the value a face must reach to score 0.5. Calibrated on ../shared/faces and blurred copies.
     sharpness_midpoint = 60.0
-    # Beside a face found at N px, faces down to N / this ratio are searched for (see detect()).
+    # See detect(): how weak a coarse window may be and still be looked at closer, and when a
+    # photo counts as a crowd (this many faces, the smallest within scene_size_ratio of the
+    # coarse limit), whose frame is then searched for faces down to smallest / scene_size_ratio.
+    hint_margin = 0.5
+    crowd_faces = 3
     scene_size_ratio = 1.6
     # A face this wide or wider gets full marks for size in the quality score.
     good_face_px = 160
@@ -204,66 +216,95 @@ class DlibFaceEngine(FaceEngine):
         grey = Image.fromarray(image).convert("L")
         height, width = image.shape[:2]
 
-        scale = min(_COARSE_MAX_SCALE, self.coarse_side / max(height, width))
-        found = self._scan(detector, grey, scale)
-        # Each further pass enlarges the image so that faces down to ``wanted`` px become visible,
-        # and continues only while it keeps finding smaller faces (a crowd seen from afar); for
-        # most photos there is no further pass, or one.
-        while True:
-            # The narrowest face (box width, full-resolution px) the passes so far could see.
-            limit = _HOG_SMALLEST_FACE / scale
-            wanted = self._smallest_wanted(found, limit)
-            next_scale = min(_FINE_MAX_SCALE, _HOG_SMALLEST_FACE / wanted)
-            if wanted >= limit or next_scale <= scale:
+        coarse_scale = min(_COARSE_MAX_SCALE, self.coarse_side / max(height, width))
+        seen = self._scan(detector, grey, coarse_scale, threshold=-self.hint_margin)
+        found = [(box, score) for box, score in seen if score >= 0]
+        hints = [
+            box
+            for box, score in seen
+            if score < 0 and not _overlaps_any(box, [b for b, _ in found])
+        ]
+
+        if self.small_faces == "always" or (self.small_faces == "auto" and not found):
+            # Nothing large enough for the coarse pass: a wide shot, a crowd far away, or a small
+            # face in a big frame. Only a search of the whole frame can tell.
+            found = _merge(found + self._scan(detector, grey, self._scale_to_see(self.min_face_px)))
+        elif self.small_faces == "auto":
+            found = self._look_closer_at_hints(detector, grey, found, hints)
+            found = self._search_crowd(detector, grey, found, coarse_scale)
+
+        return [box for box, _score in sorted(found, key=lambda f: -f[0].area)]
+
+    def _scale_to_see(self, face_px: float) -> float:
+        """The scale at which a face ``face_px`` wide fills the detector's window."""
+        return min(_FINE_MAX_SCALE, _HOG_SMALLEST_FACE / max(face_px, self.min_face_px))
+
+    def _look_closer_at_hints(
+        self, detector: Any, grey: Image.Image, found: list[_Found], hints: list[Box]
+    ) -> list[_Found]:
+        """Re-examine, enlarged, each spot where the coarse pass saw a face-like but too weak
+        pattern: typically a face just below its size limit, or a blurry one."""
+        for hint in hints:
+            scale = self._scale_to_see(hint.width * _HINT_SMALLEST_FACE)
+            region = _around(hint, hint.width, grey.size)
+            found = _merge(found + self._scan(detector, grey, scale, region=region))
+        return found
+
+    def _search_crowd(
+        self, detector: Any, grey: Image.Image, found: list[_Found], scale: float
+    ) -> list[_Found]:
+        """Several faces all at the edge of what the coarse pass can see: more are probably just
+        below it. Search the whole frame for faces down to ``1/scene_size_ratio`` of the
+        smallest, and again below any new ones, while new ones keep turning up."""
+        while len(found) >= self.crowd_faces:
+            smallest = min(box.width for box, _score in found)
+            if smallest >= self.scene_size_ratio * _HOG_SMALLEST_FACE / scale:
+                break  # the faces are comfortably large: a group photo, not a crowd
+            next_scale = self._scale_to_see(smallest / self.scene_size_ratio)
+            if next_scale <= scale:
                 break
             before = [box for box, _score in found]
             found = _merge(found + self._scan(detector, grey, next_scale))
             scale = next_scale
-            new_faces = [box for box, _score in found if not _overlaps_any(box, before)]
-            if not new_faces:
-                break  # nothing new at this scale: no reason to look smaller still
-
-        return [box for box, _score in sorted(found, key=lambda f: -f[0].area)]
-
-    def _smallest_wanted(self, found: list[tuple[Box, float]], limit: float) -> float:
-        """The narrowest face worth looking for, given what the passes so far found."""
-        if self.small_faces == "never":
-            return limit
-        if self.small_faces == "always" or not found:
-            return float(self.min_face_px)
-        # Faces of one scene are usually of similar size: people photographed from about the same
-        # distance. So look for faces down to ``1/scene_size_ratio`` of the smallest one found;
-        # when all faces are well above what the passes could see, that needs no further pass.
-        smallest_found = min(box.width for box, _score in found)
-        return max(float(self.min_face_px), smallest_found / self.scene_size_ratio)
+            if all(_overlaps_any(box, before) for box, _score in found):
+                break
+        return found
 
     @staticmethod
-    def _scan(detector: Any, grey: Image.Image, scale: float) -> list[tuple[Box, float]]:
-        """Run the HOG detector on ``grey`` resized by ``scale``; boxes in ``grey``'s pixels.
+    def _scan(
+        detector: Any,
+        grey: Image.Image,
+        scale: float,
+        *,
+        region: tuple[int, int, int, int] | None = None,
+        threshold: float = 0.0,
+    ) -> list[_Found]:
+        """Run the HOG detector on ``grey`` (or its ``region``: left, top, right, bottom)
+        resized by ``scale``; boxes come back in ``grey``'s pixels with the detector's score.
 
         Greyscale because dlib's HOG on colour computes gradients for each channel and keeps the
         strongest, about 1.5x the work, for the same boxes on photographs.
         """
-        width, height = grey.size
+        full_width, full_height = grey.size
+        left, top = (region[0], region[1]) if region else (0, 0)
+        part = grey.crop(region) if region else grey
+        width, height = part.size
         scaled_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        if scaled_size == grey.size:
-            pixels = np.asarray(grey)
+        if scaled_size == part.size:
+            pixels = np.asarray(part)
         else:
-            # reducing_gap lets Pillow shrink by whole factors first (cheap) before the filter.
-            pixels = np.asarray(
-                grey.resize(scaled_size, Image.Resampling.BILINEAR, reducing_gap=3.0)
-            )
-        rects, scores, _kinds = detector.run(pixels, 0, 0.0)
+            pixels = np.asarray(part.resize(scaled_size, Image.Resampling.BILINEAR))
+        rects, scores, _kinds = detector.run(pixels, 0, threshold)
         to_x = width / scaled_size[0]
         to_y = height / scaled_size[1]
         boxes = []
         for rect, score in zip(rects, scores, strict=True):
             # dlib's right/bottom are inclusive pixel indices; scale the pixel edges, then go back.
             box = Box(
-                top=max(0, round(rect.top() * to_y)),
-                right=min(width, round((rect.right() + 1) * to_x) - 1),
-                bottom=min(height, round((rect.bottom() + 1) * to_y) - 1),
-                left=max(0, round(rect.left() * to_x)),
+                top=max(0, top + round(rect.top() * to_y)),
+                right=min(full_width, left + round((rect.right() + 1) * to_x) - 1),
+                bottom=min(full_height, top + round((rect.bottom() + 1) * to_y) - 1),
+                left=max(0, left + round(rect.left() * to_x)),
             )
             if box.width > 0 and box.height > 0:
                 boxes.append((box, float(score)))
@@ -370,13 +411,24 @@ class DlibFaceEngine(FaceEngine):
         return math.degrees(math.atan(offset / self._yaw_ratio_at_45))
 
 
+def _around(box: Box, margin: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``box`` grown by ``margin`` on every side, clipped to an image of ``size`` (w, h)."""
+    width, height = size
+    return (
+        max(0, box.left - margin),
+        max(0, box.top - margin),
+        min(width, box.right + margin + 1),
+        min(height, box.bottom + margin + 1),
+    )
+
+
 def _overlaps_any(box: Box, others: list[Box]) -> bool:
     return any(box.iou(other) >= _SAME_FACE_IOU for other in others)
 
 
-def _merge(found: list[tuple[Box, float]]) -> list[tuple[Box, float]]:
+def _merge(found: list[_Found]) -> list[_Found]:
     """Keep one box per face: the best-scoring of any group that overlaps by ``_SAME_FACE_IOU``."""
-    kept: list[tuple[Box, float]] = []
+    kept: list[_Found] = []
     for box, score in sorted(found, key=lambda f: -f[1]):
         if not _overlaps_any(box, [other for other, _ in kept]):
             kept.append((box, score))

@@ -149,9 +149,9 @@ def _record_scan_scales(engine, monkeypatch) -> list[float]:
     scales: list[float] = []
     original = engine._scan
 
-    def recording_scan(detector, grey, scale):
+    def recording_scan(detector, grey, scale, **options):
         scales.append(scale)
-        return original(detector, grey, scale)
+        return original(detector, grey, scale, **options)
 
     monkeypatch.setattr(engine, "_scan", recording_scan)
     return scales
