@@ -204,3 +204,31 @@ def test_the_log_state_row_is_recreated_if_missing(db):
         cursor.execute("DELETE FROM consent_logstate")
     append_records(2)
     assert LogState.objects.get().tree_size == 2
+
+
+def test_changing_any_single_byte_of_a_stored_record_is_detectable_offline(log_of_20):
+    entry = LogEntry.objects.get(index=3)
+    record = bytes(entry.record)
+    keys = selectors.published_keys()
+    for position in range(len(record)):
+        tampered = bytearray(record)
+        tampered[position] ^= 0x01
+        tampered = bytes(tampered)
+        assert merkle.leaf_hash(tampered) != bytes(entry.leaf_hash)
+        try:
+            envelope = parse_json(tampered)
+        except CanonicalJSONError:
+            continue  # no longer JSON at all
+        still_canonical = canonical_json(envelope) == tampered
+        assert not (still_canonical and signing.verify_envelope(envelope, keys)[0]), position
+
+
+def test_an_entry_newer_than_the_latest_head_is_not_served_without_a_proof(log_of_20):
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM consent_signedtreehead WHERE tree_size > 15")
+    with pytest.raises(NotFound) as caught:
+        selectors.log_entry_with_proof(index=17)
+    assert caught.value.code == "not_yet_signed"
+    _, head, proof = selectors.log_entry_with_proof(index=14)
+    assert head.tree_size == 15
+    proof.verify()
