@@ -1,0 +1,40 @@
+"""Celery tasks of the matching app: thin wrappers that take ids and call a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from matching import video_jobs
+
+
+@shared_task(
+    bind=True,
+    name="matching.tasks.video_check_run",
+    acks_late=True,
+    # A worker killed mid-video (OOM, deploy, SIGKILL) puts the message back on the queue; the
+    # service restarts the job cleanly. Without this Celery would acknowledge it as failed.
+    reject_on_worker_lost=True,
+    # Only errors that a later attempt can get past: the database or broker briefly gone.
+    # A bad video is not an error here (the check ends "failed" with the reason).
+    autoretry_for=video_jobs.TRANSIENT_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+)
+def video_check_run(self, check_id: str) -> str:
+    return video_jobs.video_check_run(check_id=check_id)
+
+
+@shared_task(
+    bind=True,
+    name="matching.tasks.check_callback_deliver",
+    acks_late=True,
+    max_retries=video_jobs.CALLBACK_MAX_ATTEMPTS,
+)
+def check_callback_deliver(self, check_id: str) -> int | None:
+    """One signed POST of a finished check to its callback URL; retried with backoff."""
+    retry_in = video_jobs.video_check_callback(check_id=check_id, attempt=self.request.retries)
+    if retry_in is not None and not self.request.is_eager:
+        raise self.retry(countdown=retry_in)
+    return retry_in
