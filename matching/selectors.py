@@ -306,3 +306,18 @@ def _exact_array(
             [rotated.astype(np.float64).tolist(), version, *filter_params, limit],
         )
         return _hits(cursor.fetchall())
+
+
+# --- checks ---------------------------------------------------------------------------------------
+
+
+def person_check_matches(*, person) -> Any:
+    """Every check that matched (or possibly matched) ``person``, newest first, with the
+    organisation that made it: the person's "checks that matched me" page."""
+    from matching.models import CheckMatch
+
+    return (
+        CheckMatch.objects.filter(person=person)
+        .select_related("organisation", "media_check")
+        .order_by("-created_at", "-id")
+    )

@@ -1,0 +1,289 @@
+"""Checks API: platforms submit an image, a video or precomputed embeddings for a use.
+
+Thin views: validate the request, call ``matching.services``, serialize. Images and embeddings
+are answered at once (200); videos are jobs (202, then ``GET /checks/{id}``).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consent.lib.uses import USE_CATEGORIES
+from matching import services
+from matching.lib.imaging import describe_content, sniff_image_type
+from matching.models import CheckKind
+from matching.ratelimit import check_rate
+from registry import scopes
+from registry.lib.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from registry.permissions import HasScope, HasScopes, request_api_key, request_organisation
+
+# Multipart framing around the file; a request longer than the largest file plus this is refused
+# from its Content-Length, before a byte of it is read.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class CheckErrorSerializer(serializers.Serializer):
+    class _Body(serializers.Serializer):
+        code = serializers.CharField()
+        message = serializers.CharField()
+        detail = serializers.JSONField(allow_null=True)
+
+        class Meta:
+            ref_name = "CheckErrorBody"
+
+    error = _Body()
+
+    class Meta:
+        ref_name = "CheckError"
+
+
+class FaceResultSerializer(serializers.Serializer):
+    box = serializers.ListField(
+        child=serializers.IntegerField(), help_text="[top, right, bottom, left]"
+    )
+    start_s = serializers.FloatField(required=False, allow_null=True, help_text="video only")
+    end_s = serializers.FloatField(required=False, allow_null=True, help_text="video only")
+    match = serializers.ChoiceField(choices=["match", "possible", "none"])
+    distance = serializers.FloatField(allow_null=True)
+    verdict = serializers.ChoiceField(choices=["blocked", "needs_review", "consented", "clear"])
+    reference = serializers.CharField(
+        allow_null=True,
+        help_text="Opaque reference of the matched person: stable for your organisation, "
+        "different for every other one. Never a name, email or registry id.",
+    )
+    optout = serializers.JSONField(allow_null=True, help_text='{"categories": [...]}')
+    consent = serializers.JSONField(
+        allow_null=True, help_text='{"status": "consented"|"not_consented", "grant_record_id"}'
+    )
+
+    class Meta:
+        ref_name = "CheckFaceResult"
+
+
+class CheckResultSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=["blocked", "needs_review", "consented", "clear"])
+    category = serializers.CharField()
+    faces_found = serializers.IntegerField()
+    faces = FaceResultSerializer(many=True)
+    media_sha256 = serializers.CharField()
+    c2pa = serializers.JSONField(required=False)
+    receipt = serializers.JSONField(help_text="Signed receipt (Ed25519), verifiable offline.")
+
+    class Meta:
+        ref_name = "CheckResult"
+
+
+class CheckSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=CheckKind.choices)
+    status = serializers.ChoiceField(choices=["queued", "running", "done", "failed", "cancelled"])
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    category = serializers.CharField()
+    stored = serializers.BooleanField(
+        help_text="False for a synchronous check that matched nobody: it is not kept."
+    )
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    result = CheckResultSerializer(allow_null=True)
+    error = serializers.JSONField(allow_null=True)
+
+    class Meta:
+        ref_name = "Check"
+
+
+class ChecksReadOrWrite(HasScope):
+    """checks:read or checks:write: a key that submits checks may read their results."""
+
+    def has_permission(self, request, view) -> bool:
+        checks = [HasScopes.require(s)() for s in (scopes.CHECKS_READ, scopes.CHECKS_WRITE)]
+        allowed = [check.has_permission(request, view) for check in checks]
+        self.message = "This credential needs the checks:read or checks:write scope."
+        return any(allowed)
+
+
+class ChecksApi(APIView):
+    """POST /api/v1/checks"""
+
+    permission_classes = [HasScopes.require(scopes.CHECKS_WRITE)]
+    parser_classes = [JSONParser, MultiPartParser]
+
+    class JsonInputSerializer(serializers.Serializer):
+        category = serializers.ChoiceField(choices=USE_CATEGORIES)
+        embeddings = serializers.ListField(
+            child=serializers.ListField(
+                child=serializers.FloatField(), min_length=128, max_length=128
+            ),
+            min_length=1,
+            max_length=services.MAX_EMBEDDINGS,
+            help_text="Up to 100 face embeddings (128 numbers each) from "
+            "dlib_face_recognition_resnet_model_v1 (face_recognition's face_encodings).",
+        )
+        boxes = serializers.ListField(
+            child=serializers.ListField(
+                child=serializers.IntegerField(), min_length=4, max_length=4
+            ),
+            required=False,
+            help_text="Optional [top, right, bottom, left] per embedding, echoed back.",
+        )
+
+        class Meta:
+            ref_name = "CheckEmbeddingsInput"
+
+    class MultipartInputSerializer(serializers.Serializer):
+        file = serializers.FileField(
+            help_text="JPEG, PNG or WebP image; MP4/MOV, WebM/MKV or AVI video"
+        )
+        category = serializers.ChoiceField(choices=USE_CATEGORIES)
+        callback_url = serializers.URLField(required=False, help_text="video: POSTed the result")
+        callback_secret = serializers.CharField(
+            required=False, min_length=16, help_text="HMAC-SHA256 key for the callback signature"
+        )
+
+        class Meta:
+            ref_name = "CheckMediaInput"
+
+    @extend_schema(
+        operation_id="checks_create",
+        summary="Check media (or embeddings) against the registry for an intended use",
+        request={
+            "multipart/form-data": MultipartInputSerializer,
+            "application/json": JsonInputSerializer,
+        },
+        responses={
+            200: OpenApiResponse(CheckSerializer, description="image or embeddings: the result"),
+            202: OpenApiResponse(CheckSerializer, description="video: queued; poll GET"),
+            400: CheckErrorSerializer,
+            413: CheckErrorSerializer,
+            415: CheckErrorSerializer,
+            429: CheckErrorSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        organisation = request_organisation(request)
+        key = request_api_key(request)
+        check_rate(
+            key_id=key.pk if key else None,
+            organisation_id=organisation.pk if organisation else None,
+        )
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > max(settings.MAX_VIDEO_BYTES, settings.MAX_IMAGE_BYTES) + MULTIPART_OVERHEAD:
+            raise PayloadTooLarge(
+                "The upload is larger than any check accepts.",
+                detail={"max_video_bytes": settings.MAX_VIDEO_BYTES},
+            )
+        if request.content_type.startswith("multipart/"):
+            return self._media(request, organisation, key)
+        data = self.JsonInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        faces = services.embeddings_faces(
+            embeddings=data.validated_data["embeddings"],
+            boxes=data.validated_data.get("boxes"),
+        )
+        decision = services.faces_decide(
+            faces=faces,
+            category=data.validated_data["category"],
+            organisation=organisation,
+            media_type="image",
+        )
+        body = services.check_record(
+            kind=CheckKind.EMBEDDINGS,
+            organisation=organisation,
+            api_key=key,
+            category=data.validated_data["category"],
+            media_sha256=services.embeddings_digest(faces),
+            media_type="application/json",
+            decision=decision,
+        )
+        return Response(body, status=200)
+
+    def _media(self, request: Request, organisation, key) -> Response:
+        data = self.MultipartInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        category = data.validated_data["category"]
+        head = upload.read(64)
+        upload.seek(0)
+        if not head:
+            raise ValidationFailed("The file is empty.", code="empty_file")
+        image_type = sniff_image_type(head)
+        if image_type is not None:
+            if upload.size > settings.MAX_IMAGE_BYTES:
+                raise PayloadTooLarge(
+                    f"Images are limited to {settings.MAX_IMAGE_BYTES} bytes.",
+                    code="image_too_large",
+                    detail={"size": upload.size, "max_bytes": settings.MAX_IMAGE_BYTES},
+                )
+            return Response(
+                services.image_check(
+                    data=upload.read(),
+                    category=category,
+                    organisation=organisation,
+                    api_key=key,
+                ),
+                status=200,
+            )
+        from matching.video.reader import sniff_container
+
+        container = sniff_container(head)
+        if container is None:
+            detected = describe_content(head)
+            raise UnsupportedMediaType(
+                f"Send a JPEG, PNG or WebP image or an MP4, MOV, WebM/MKV or AVI video "
+                f"(detected: {detected}).",
+                detail={"detected": detected},
+            )
+        if upload.size > settings.MAX_VIDEO_BYTES:
+            raise PayloadTooLarge(
+                f"Videos are limited to {settings.MAX_VIDEO_BYTES} bytes.",
+                code="video_too_large",
+                detail={"size": upload.size, "max_bytes": settings.MAX_VIDEO_BYTES},
+            )
+        check = services.video_check_create(
+            organisation=organisation,
+            api_key=key,
+            category=category,
+            upload=upload,
+            container=container,
+            callback_url=data.validated_data.get("callback_url", ""),
+            callback_secret=data.validated_data.get("callback_secret", ""),
+        )
+        check.refresh_from_db()
+        return Response(services.check_representation(check), status=202)
+
+
+class CheckApi(APIView):
+    """GET /api/v1/checks/{id}"""
+
+    permission_classes = [ChecksReadOrWrite]
+
+    @extend_schema(
+        operation_id="checks_retrieve",
+        summary="A check's status, progress and (when done) result",
+        responses={200: CheckSerializer, 404: CheckErrorSerializer},
+    )
+    def get(self, request: Request, check_id: str) -> Response:
+        check = services.check_get(check_id=check_id, organisation=request_organisation(request))
+        return Response(services.check_representation(check))
+
+
+class CheckCancelApi(APIView):
+    """POST /api/v1/checks/{id}/cancel"""
+
+    permission_classes = [HasScopes.require(scopes.CHECKS_WRITE)]
+
+    @extend_schema(
+        operation_id="checks_cancel",
+        summary="Cancel a queued or running video check",
+        request=None,
+        responses={200: CheckSerializer, 404: CheckErrorSerializer, 409: CheckErrorSerializer},
+    )
+    def post(self, request: Request, check_id: str) -> Response:
+        check = services.check_get(check_id=check_id, organisation=request_organisation(request))
+        check = services.check_cancel(check=check)
+        return Response(services.check_representation(check))

@@ -1,0 +1,25 @@
+"""Server-rendered pages of the matching app."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from matching import selectors
+from registry.models import Person
+
+PAGE_SIZE = 50
+
+
+@login_required
+def checks_that_matched_me(request: HttpRequest) -> HttpResponse:
+    """Every check in which an organisation's media matched the signed-in person."""
+    person = Person.objects.filter(user=request.user).first()
+    if person is None:
+        return render(request, "registry/no_person.html")
+    page = Paginator(selectors.person_check_matches(person=person), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "matching/checks_that_matched_me.html", {"page": page})
