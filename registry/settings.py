@@ -133,7 +133,19 @@ try:
     CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         # Templates not confirmed for RETENTION_TEMPLATE_DAYS: remind, then purge.
         "registry-retention-sweep": {"task": "registry.retention_sweep", "schedule": 6 * 3600},
+        # Grants whose validity ended since the last run: grant.expired webhooks.
+        "consent-grants-expired": {"task": "consent.grants_expired_notify", "schedule": 300},
+        # Webhook deliveries due for a retry whose Celery retry was lost (worker restarts).
+        "consent-webhooks-due": {"task": "consent.webhook_deliveries_due", "schedule": 60},
     }
+
+    # --- Webhooks ------------------------------------------------------------------------------
+    # Plain http:// to 127.0.0.1/localhost endpoints, for local development and tests only.
+    WEBHOOKS_ALLOW_INSECURE_LOCALHOST = env.bool("WEBHOOKS_ALLOW_INSECURE_LOCALHOST", False)
+    if PRODUCTION and WEBHOOKS_ALLOW_INSECURE_LOCALHOST:
+        raise EnvError("WEBHOOKS_ALLOW_INSECURE_LOCALHOST cannot be true in production")
+    # First retry delay of a failed delivery; each further retry waits twice as long.
+    WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=1)
 
     # --- Enrollment and retention -----------------------------------------------------------
     ENROLLMENT_MAX_PHOTOS = env.int("ENROLLMENT_MAX_PHOTOS", 10, minimum=1)
