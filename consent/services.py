@@ -1274,10 +1274,12 @@ def grants_expired_notify(*, now: datetime | None = None, batch: int = 500) -> i
 
 
 def webhook_backoff_seconds(attempts: int) -> int:
-    """30 s, 1 min, 2 min, ... doubling after each failed attempt, at most 6 hours."""
-    return min(
-        WEBHOOK_BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), WEBHOOK_BACKOFF_MAX_SECONDS
-    )
+    """30 s, 1 min, 2 min, ... doubling after each failed attempt, at most 6 hours.
+
+    The first delay is ``settings.WEBHOOK_RETRY_BASE_SECONDS`` (30 s by default).
+    """
+    base = getattr(settings, "WEBHOOK_RETRY_BASE_SECONDS", WEBHOOK_BACKOFF_BASE_SECONDS)
+    return min(base * 2 ** max(attempts - 1, 0), WEBHOOK_BACKOFF_MAX_SECONDS)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
