@@ -72,7 +72,8 @@ def limits_for(*, key_id: int | None, organisation_id: int | None) -> list[tuple
 
 def _uses_shared_cache() -> bool:
     backend = settings.CACHES.get("default", {}).get("BACKEND", "")
-    return "redis" in backend.lower() or "memcache" in backend.lower()
+    # Not the in-process LocMemCache (each worker would count alone), nor the database cache.
+    return backend.rsplit(".", 1)[-1] in {"RedisCache", "PyMemcacheCache", "PyLibMCCache"}
 
 
 def check_rate(*, key_id: int | None, organisation_id: int | None) -> None:
