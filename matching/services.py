@@ -94,7 +94,7 @@ _VERDICT_ORDER = [Verdict.BLOCKED, Verdict.NEEDS_REVIEW, Verdict.CONSENTED, Verd
 def faces_decide(
     *,
     faces: list[FaceObservation],
-    category: str,
+    category: str | None,
     organisation: Organisation | None,
     operator: bool = False,
     media_type: str = "image",
@@ -106,12 +106,14 @@ def faces_decide(
     platform each matched person appears as an opaque reference; ``operator=True`` (the scan
     CLI) gives real public ids instead. The returned dict carries, under ``"_matched"``, the
     person ids for ``check_record`` / ``check_finish``; they strip it before anything leaves.
+    An operator may leave ``category`` None: then anyone with any active opt-out is a candidate.
     """
-    from consent import selectors as consent_selectors
-
-    category_check(category)
+    if category is None and not operator:
+        raise ValidationFailed("A use category is required.", detail={"category": "required"})
+    if category is not None:
+        category_check(category)
     engine = get_engine()
-    candidates = consent_selectors.optout_person_ids(category=category)
+    candidates = _candidates(category)
     now = timezone.now()
 
     per_face: list[tuple[FaceObservation, int | None, float | None]] = []
@@ -136,7 +138,7 @@ def faces_decide(
             per_face.append((face, None, None))
 
     matched_ids = sorted({pid for _f, pid, _d in per_face if pid is not None})
-    scopes = consent_selectors.optouts_covering(person_ids=matched_ids, category=category)
+    scopes = _scopes(matched_ids, category)
     consent = {
         person_id: _consent_for(person_id, organisation, category, media_type, now)
         for person_id in matched_ids
@@ -207,6 +209,33 @@ def faces_decide(
     }
 
 
+def _candidates(category: str | None):
+    """People with an active opt-out covering ``category`` (any category when None), as a
+    subquery: read at check time, so the very next check sees every change."""
+    from consent import selectors as consent_selectors
+
+    if category is not None:
+        return consent_selectors.optout_person_ids(category=category)
+    first, *rest = [consent_selectors.optout_person_ids(category=c) for c in USE_CATEGORIES]
+    return first.union(*rest)
+
+
+def _scopes(person_ids: list[int], category: str | None) -> dict[int, Any]:
+    from consent import selectors as consent_selectors
+
+    if not person_ids:
+        return {}
+    if category is not None:
+        return consent_selectors.optouts_covering(person_ids=person_ids, category=category)
+    merged: dict[int, Any] = {}
+    for each in USE_CATEGORIES:
+        for person_id, scope in consent_selectors.optouts_covering(
+            person_ids=person_ids, category=each
+        ).items():
+            merged.setdefault(person_id, scope)
+    return merged
+
+
 def _consent_for(
     person_id: int,
     organisation: Organisation | None,
@@ -216,7 +245,7 @@ def _consent_for(
 ) -> tuple[str, str | None]:
     """("consented", grant id) when the organisation holds a valid grant for this use that no
     later opt-out overrides; otherwise ("not_consented", None)."""
-    if organisation is None:
+    if organisation is None or category is None:
         return "not_consented", None
     from consent import selectors as consent_selectors
 
