@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from consent import views as pages
 from consent.api import views
 
 urlpatterns = [
@@ -11,4 +12,33 @@ urlpatterns = [
         views.PublishedKeysApi.as_view(),
         name="published-keys",
     ),
+    # --- a person's consent dashboard and a studio's consent desk (records engineer) ---
+    path("me/consent/", pages.dashboard, name="consent-dashboard"),
+    path("me/consent/optouts/", pages.optout_create, name="consent-optout-create"),
+    path("me/consent/requests/", pages.requests_waiting, name="consent-requests"),
+    path(
+        "me/consent/requests/<str:request_id>/",
+        pages.request_detail,
+        name="consent-request",
+    ),
+    path(
+        "me/consent/requests/<str:request_id>/approve/",
+        pages.request_answer,
+        {"answer": "approve"},
+        name="consent-request-approve",
+    ),
+    path(
+        "me/consent/requests/<str:request_id>/decline/",
+        pages.request_answer,
+        {"answer": "decline"},
+        name="consent-request-decline",
+    ),
+    path("me/consent/history/", pages.history, name="consent-history"),
+    path("me/consent/records/<str:record_id>/", pages.record_detail, name="consent-record"),
+    path(
+        "me/consent/records/<str:record_id>/revoke/",
+        pages.record_revoke,
+        name="consent-record-revoke",
+    ),
+    path("studio/<slug:slug>/consent/", pages.studio_desk, name="studio-desk"),
 ]
