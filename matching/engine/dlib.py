@@ -64,6 +64,9 @@ _CHIP_PADDING = 0.25
 # The coarse pass also reports windows scoring down to -hint_margin: not faces, but worth a
 # closer look. A face making such a weak window is usually at least this fraction of its width.
 _HINT_SMALLEST_FACE = 0.6
+# Windows of the pyramid's finest level or the next (boxes of about 73 and 88 px at 80 px per
+# window) are the ones that can be hints; this ratio to the window size separates them.
+_HINT_WINDOW_RATIO = 1.25
 
 SmallFaceSearch = Literal["auto", "always", "never"]
 _Found = tuple[Box, float]  # a face box and the detector's score for it
@@ -219,10 +222,15 @@ class DlibFaceEngine(FaceEngine):
         coarse_scale = min(_COARSE_MAX_SCALE, self.coarse_side / max(height, width))
         seen = self._scan(detector, grey, coarse_scale, threshold=-self.hint_margin)
         found = [(box, score) for box, score in seen if score >= 0]
+        # A face below the coarse limit can only stir the detector's smallest windows; a weak
+        # score in a larger window means "not a face", not "too small to tell".
+        hint_max_px = _HINT_WINDOW_RATIO * _HOG_SMALLEST_FACE / coarse_scale
         hints = [
             box
             for box, score in seen
-            if score < 0 and not _overlaps_any(box, [b for b, _ in found])
+            if score < 0
+            and box.width <= hint_max_px
+            and not _overlaps_any(box, [b for b, _ in found])
         ]
 
         if self.small_faces == "always" or (self.small_faces == "auto" and not found):

@@ -145,6 +145,47 @@ def test_a_frame_without_large_faces_is_searched_enlarged(engine, small_face_can
     assert scales[0] < 1 and scales[-1] == 2.0
 
 
+def test_a_face_just_below_the_coarse_limit_beside_a_large_one_is_found(engine, faces):
+    """The coarse pass (1920 px shrunk to 800) sees faces of about 192 px and up; a 120 px face
+    only stirs its smallest windows weakly, and that spot is then searched enlarged."""
+    frame = _frame_with_faces(
+        engine, [(faces / OBAMA_SOURCE, 300, (100, 200)), (faces / KIT_PHOTO, 120, (1200, 300))]
+    )
+
+    widths = sorted(box.width for box in engine.detect(frame))
+    assert len(widths) == 2
+    assert 100 <= widths[0] <= 160
+    assert 270 <= widths[1] <= 330
+
+    without_hints = DlibFaceEngine()
+    without_hints.hint_margin = 0.0  # only accepted windows: nothing to look closer at
+    assert len(without_hints.detect(frame)) == 1
+
+
+KIT_PHOTO = "people/kit_harington/kit2.jpg"
+
+
+def _frame_with_faces(engine, placed: list[tuple[Path, int, tuple[int, int]]]) -> np.ndarray:
+    noise = np.random.default_rng(3).normal(120, 25, (1080, 1920, 3))
+    frame = Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8))
+    for path, face_px, at in placed:
+        frame.paste(_face_crop(engine, path, face_px), at)
+    return np.asarray(frame)
+
+
+def _face_crop(engine, path: Path, face_px: int) -> Image.Image:
+    photo = Image.open(path).convert("RGB")
+    (box,) = engine.detect(np.asarray(photo))
+    margin = box.width // 2
+    crop = photo.crop(
+        (box.left - margin, box.top - margin, box.right + margin, box.bottom + margin)
+    )
+    factor = face_px / box.width
+    return crop.resize(
+        (round(crop.width * factor), round(crop.height * factor)), Image.Resampling.LANCZOS
+    )
+
+
 def _record_scan_scales(engine, monkeypatch) -> list[float]:
     scales: list[float] = []
     original = engine._scan
