@@ -84,6 +84,8 @@ def thumbnail(rgb: np.ndarray, *, cells: tuple[int, int] = (9, 16)) -> np.ndarra
     rows, cols = cells
     height, width = rgb.shape[:2]
     grey = rgb.mean(axis=2)
+    if height < rows or width < cols:
+        return grey
     trimmed = grey[: height - height % rows, : width - width % cols]
     return trimmed.reshape(rows, trimmed.shape[0] // rows, cols, trimmed.shape[1] // cols).mean(
         axis=(1, 3)
