@@ -15,6 +15,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("verify/<str:uid>/<str:token>/", views.verify_email, name="verify-email"),
     path("me/", views.me, name="me"),
+    path("me/verify-email/", views.verification_resend, name="verification-resend"),
     path("me/photos/", views.photos_upload, name="photos-upload"),
     path("me/photos/<int:template_id>/delete/", views.photo_delete, name="photo-delete"),
     path("me/settings/", views.settings_update, name="settings-update"),

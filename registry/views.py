@@ -181,6 +181,15 @@ def settings_update(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+def verification_resend(request: HttpRequest) -> HttpResponse:
+    if request.user.email_verified_at is None:
+        services.email_verification_send(user=request.user)
+        messages.success(request, "We sent you a new confirmation link.")
+    return redirect("me")
+
+
+@login_required
+@require_POST
 def templates_confirm(request: HttpRequest) -> HttpResponse:
     services.templates_confirm(person=_person(request))
     messages.success(request, "Thank you: your face templates will be kept.")

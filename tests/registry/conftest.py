@@ -96,3 +96,9 @@ def make_person(db):
         )
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Production hashing costs ~0.5 s per password; the tests create many accounts.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

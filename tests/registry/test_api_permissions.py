@@ -26,7 +26,7 @@ def world(make_person, photo):
     alice = make_person("Alice", email="alice@example.org", password=PASSWORD)
     bob = make_person("Bob", email="bob@example.org", password=PASSWORD)
     person_enroll(person=alice, images=[("a.jpg", photo("obama/obama.jpg"))])
-    person_enroll(person=bob, images=[("b.jpg", photo("biden/biden.jpg"))])
+    person_enroll(person=bob, images=[("b.jpg", photo("kit_harington/kit1.jpg"))])
     owner = User.objects.create_user("owner@studio.example", PASSWORD)
     member = User.objects.create_user("member@studio.example", PASSWORD)
     outsider = User.objects.create_user("owner@platform.example", PASSWORD)

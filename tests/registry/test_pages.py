@@ -108,3 +108,36 @@ def test_personal_tokens_page_shows_the_token_once(client, make_person):
     api = client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert api.status_code == 200
     assert api.json()["subject"] == person.public_id
+
+
+def test_the_api_enforces_csrf_for_browser_sessions(make_person):
+    from django.test import Client
+
+    person = make_person(password=PASSWORD)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(person.user)
+    assert browser.get("/api/v1/me").status_code == 200
+    response = browser.patch(
+        "/api/v1/me", data={"display_name": "X"}, content_type="application/json"
+    )
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["error"]["message"]
+    browser.get("/me/")  # sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+    response = browser.patch(
+        "/api/v1/me",
+        data={"display_name": "X"},
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert response.status_code == 200
+
+
+def test_the_verification_email_can_be_sent_again(client, make_person):
+    person = make_person(password=PASSWORD)
+    client.force_login(person.user)
+    mail.outbox.clear()
+    response = client.post("/me/verify-email/")
+    assert response.status_code == 302
+    (message,) = mail.outbox
+    assert "/verify/" in message.body
