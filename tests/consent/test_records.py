@@ -302,3 +302,24 @@ def test_erasure_keeps_records_verifiable_but_anonymous():
         assert signing.verify_envelope(envelope_of(record), registry_keys())[0]
     assert grant.purpose == "" and grant.project_ref == "" and grant.terms_salt is None
     assert selectors.log_audit().problems == []
+
+
+def test_a_persons_export_includes_their_consent_data():
+    from registry.services import person_export
+
+    person = make_person()
+    studio = make_org()
+    grant = services.grant_record(
+        person=person,
+        organisation=studio,
+        purpose="Export me",
+        categories=["personal"],
+        media_types=["image"],
+        territory="worldwide",
+    )
+    services.consent_check(organisation=studio, person=person, category="personal")
+    exported = person_export(person=person)["consent"]
+    assert [r["record_id"] for r in exported["records"]] == [grant.record_id]
+    assert exported["records"][0]["purpose"] == "Export me"
+    assert exported["checks"][0]["result"] == "consented"
+    json.dumps(exported)  # JSON-ready
