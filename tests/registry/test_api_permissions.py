@@ -289,3 +289,26 @@ def test_a_non_verifier_organisation_cannot_attest(world):
     response = bearer(key).post("/api/v1/attestations", body, format="json")
     assert response.status_code == 403
     assert Person.objects.get(pk=world["alice"].pk).assurance != "verified"
+
+
+def test_bad_uploads_are_clear_4xx_and_lose_nothing(world, photo, settings):
+    client = session(world["alice"].user)
+    before = FaceTemplate.objects.filter(person=world["alice"]).count()
+    missing = client.post("/api/v1/me/photos", {}, format="multipart")
+    assert missing.status_code == 400 and missing.json()["error"]["message"].startswith("photos:")
+    as_json = client.post("/api/v1/me/photos", {"photos": "x"}, format="json")
+    assert as_json.status_code == 415
+    settings.ENROLLMENT_MAX_PHOTOS = 2
+    too_many = client.post(
+        "/api/v1/me/photos",
+        {"photos": [SimpleUploadedFile(f"{i}.jpg", b"x", "image/jpeg") for i in range(3)]},
+        format="multipart",
+    )
+    assert too_many.status_code == 400
+    broken = client.post(
+        "/api/v1/me/photos",
+        b"--boundary\r\nContent-Disposition: form-data; name=",
+        content_type="multipart/form-data; boundary=boundary",
+    )
+    assert broken.status_code == 400
+    assert FaceTemplate.objects.filter(person=world["alice"]).count() == before
