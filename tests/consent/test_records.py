@@ -323,3 +323,17 @@ def test_a_persons_export_includes_their_consent_data():
     assert exported["records"][0]["purpose"] == "Export me"
     assert exported["checks"][0]["result"] == "consented"
     json.dumps(exported)  # JSON-ready
+
+
+def test_the_optout_subquery_can_use_the_partial_indexes():
+    from django.db import connection, transaction
+
+    for categories in (None, ["political"], ["sexual"]):
+        services.optout_record(person=make_person(), categories=categories)
+    query = selectors.optout_person_ids(category="political")
+    sql, params = query.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "record_optout_categories_idx" in plan or "record_active_optout_idx" in plan, plan
