@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -85,3 +86,20 @@ def test_a_receipt_is_not_accepted_as_another_kind_of_document():
         verify_receipt({**receipt, "format": "something/else"}, keys)
     with pytest.raises(ReceiptInvalid):
         verify_receipt(receipt, {"keys": []})
+
+
+def test_manage_py_verify_receipt(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    person, studio = make_person(), make_org("studio")
+    _, receipt = services.consent_check(organisation=studio, person=person, category="political")
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(receipt))
+    out = io.StringIO()
+    call_command("verify_receipt", str(path), stdout=out)
+    assert out.getvalue().startswith("valid: receipt chk_") and "not_consented" in out.getvalue()
+    (tmp_path / "keys.json").write_text(json.dumps(keys_json()))
+    call_command("verify_receipt", str(path), "--keys", str(tmp_path / "keys.json"), stdout=out)
+    path.write_text(json.dumps(receipt).replace("not_consented", "consented"))
+    with pytest.raises(CommandError, match="invalid"):
+        call_command("verify_receipt", str(path))
