@@ -1,0 +1,390 @@
+"""Search benchmark: a million protected face templates in PostgreSQL + pgvector.
+
+    .venv/bin/python bench/search.py                         # 1,000,000 templates, 500 queries
+    .venv/bin/python bench/search.py --templates 100000 --rebuild
+    .venv/bin/python bench/search.py --m 16 --ef-construction 64 --ef-search 40,64,100
+
+Works in its own database (``bench_search`` on the configured server, so the development data is
+never touched). Templates look like face embeddings: one centre per synthetic person, several
+noisy samples around it (spread and distances like dlib's: same person ~0.35 apart, different
+people ~1.0 and more), protected with the current template key exactly as enrollment stores them,
+and bulk-loaded with binary COPY. The HNSW index (``template_embedding_hnsw``, the migration's
+name) is then rebuilt with the given parameters and its build time measured. An existing bench
+database of the requested size is reused unless ``--rebuild`` is given.
+
+Then, in the same run, ``matching.selectors.faces_nearest`` (the code path checks use) is timed
+- through the HNSW index, for each ``--ef-search`` value, with recall@1 and recall@10 against
+- the exact search (``exact=True``: the same query with index scans disabled), also timed;
+- the filtered search (candidates = people with an opt-out, here a third of them);
+- and the naive approach: every template loaded into numpy and compared in Python.
+Queries are fresh samples of enrolled people (the nearest template is theirs) plus strangers.
+Results are printed and saved to ``bench/results/search.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import struct
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+
+import django  # noqa: E402 (Django must be configured before the project imports below)
+import numpy as np  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections  # noqa: E402
+from django.db.models import F  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+from matching import selectors  # noqa: E402
+from registry.lib.template_protection import protect  # noqa: E402
+from registry.models import FaceTemplate, Person  # noqa: E402
+
+BENCH_DATABASE = "bench_search"
+RESULTS = REPO_ROOT / "bench" / "results" / "search.json"
+DIMENSIONS = 128
+TEMPLATES_PER_PERSON = 4
+CHUNK_PEOPLE = 25_000
+# Synthetic faces, shaped like dlib's embeddings. Face embeddings are far from isotropic: people
+# (and one person's photos) differ mostly along a few dozen directions, so both the spread of
+# people's centres and of a person's photos around their centre follow a decaying, PCA-like
+# spectrum (variance ~ exp(-i / SPECTRUM_DECAY), an effective dimension of about 30). Scaled so
+# two people's centres are ~1.0 apart on average and two photos of one person ~0.35 (dlib on
+# ../shared/faces: same person 0.3-0.52, different people 0.7 and more). ``--isotropic-noise``
+# spreads a person's photos evenly over all 128 dimensions instead: a harder, less face-like
+# case, reported separately in docs/benchmarks.md.
+SPECTRUM_DECAY = 30.0
+_SPECTRUM = np.exp(-np.arange(128) / SPECTRUM_DECAY)
+CENTRE_SD = np.sqrt(_SPECTRUM) * np.sqrt(0.5 / np.sum(_SPECTRUM))
+SAMPLE_SD = np.sqrt(_SPECTRUM) * np.sqrt(0.35**2 / 2 / np.sum(_SPECTRUM))
+ISOTROPIC_SAMPLE_SD = np.full(128, 0.35 / np.sqrt(2 * 128))
+
+
+def use_bench_database(name: str) -> None:
+    """Create the benchmark database if needed and point the default connection at it."""
+    connection.ensure_connection()
+    raw = connection.connection
+    raw.autocommit = True
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    connections.close_all()
+    connection.settings_dict["NAME"] = name
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in seconds]
+    return {
+        "samples": len(ms),
+        "median_ms": round(statistics.median(ms), 3),
+        "p90_ms": round(percentile(ms, 0.90), 3),
+        "p99_ms": round(percentile(ms, 0.99), 3),
+        "mean_ms": round(statistics.fmean(ms), 3),
+    }
+
+
+def person_centres(seed: int, people: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, CENTRE_SD, size=(people, DIMENSIONS))
+
+
+def _copy_binary_vectors(person_ids: np.ndarray, vectors: np.ndarray) -> bytes:
+    """PostgreSQL binary COPY data for rows (person_id int4, embedding vector)."""
+    rows = np.zeros(
+        len(person_ids),
+        dtype=np.dtype(
+            [
+                ("fields", ">i2"),
+                ("len_person", ">i4"),
+                ("person", ">i4"),
+                ("len_vector", ">i4"),
+                ("dim", ">i2"),
+                ("unused", ">i2"),
+                ("values", ">f4", (DIMENSIONS,)),
+            ]
+        ),
+    )
+    rows["fields"] = 2
+    rows["len_person"] = 4
+    rows["person"] = person_ids
+    rows["len_vector"] = 4 + 4 * DIMENSIONS
+    rows["dim"] = DIMENSIONS
+    rows["values"] = vectors
+    header = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+    return header + rows.tobytes() + struct.pack(">h", -1)
+
+
+def load_templates(
+    templates: int,
+    *,
+    seed: int,
+    key_version: int,
+    key: bytes,
+    per_person: int = TEMPLATES_PER_PERSON,
+    noise_sd: np.ndarray = SAMPLE_SD,
+) -> dict[str, float]:
+    """Create ``templates / per_person`` people and their protected templates; returns timings.
+
+    People are created in order, so the i-th person by id has centre ``person_centres()[i]``.
+    """
+    people = templates // per_person
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {FaceTemplate._meta.db_table}, {Person._meta.db_table} CASCADE")
+        cursor.execute(f"DROP INDEX IF EXISTS {INDEX_NAME}")
+        cursor.execute("DROP TABLE IF EXISTS bench_staging")
+        cursor.execute("CREATE UNLOGGED TABLE bench_staging (person_id int4, embedding vector)")
+    centres = person_centres(seed, people)
+    rng = np.random.default_rng(seed + 1)
+    raw = connection.connection
+    created = datetime.now(UTC)
+    for first in range(0, people, CHUNK_PEOPLE):
+        count = min(CHUNK_PEOPLE, people - first)
+        batch = Person.objects.bulk_create(
+            [
+                Person(display_name=f"synthetic {first + i}", created_at=created)
+                for i in range(count)
+            ],
+            batch_size=5000,
+        )
+        ids = np.repeat(np.array([p.pk for p in batch], dtype=np.int32), per_person)
+        samples = centres[first : first + count, None, :] + rng.normal(
+            0, noise_sd, size=(count, per_person, DIMENSIONS)
+        )
+        protected = protect(samples.reshape(-1, DIMENSIONS), key)
+        data = _copy_binary_vectors(ids, protected)
+        with (
+            raw.cursor() as cursor,
+            cursor.copy("COPY bench_staging FROM STDIN WITH (FORMAT binary)") as copy,
+        ):
+            for offset in range(0, len(data), 1 << 20):
+                copy.write(data[offset : offset + (1 << 20)])
+        print(f"  loaded {first + count:,} people", file=sys.stderr, flush=True)
+    copied = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {FaceTemplate._meta.db_table}
+                (person_id, embedding, key_version, model_name, model_version, quality, face_px,
+                 created_at)
+            SELECT person_id, embedding, %s, 'synthetic', '1', 1.0, 200, %s FROM bench_staging
+            """,  # noqa: S608
+            [key_version, created],
+        )
+        cursor.execute("DROP TABLE bench_staging")
+        cursor.execute(f"VACUUM ANALYZE {FaceTemplate._meta.db_table}")
+    return {
+        "people": people,
+        "templates": people * per_person,
+        "load_s": round(time.perf_counter() - started, 1),
+        "copy_s": round(copied - started, 1),
+    }
+
+
+INDEX_NAME = "template_embedding_hnsw"
+
+
+def build_index(*, m: int, ef_construction: int, workers: int, memory: str) -> float:
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX IF EXISTS {INDEX_NAME}")
+        cursor.execute(f"SET maintenance_work_mem = '{memory}'")
+        cursor.execute(f"SET max_parallel_maintenance_workers = {int(workers)}")
+        cursor.execute(
+            f"CREATE INDEX {INDEX_NAME} ON {FaceTemplate._meta.db_table} "
+            f"USING hnsw (embedding vector_l2_ops) WITH (m = {int(m)}, "
+            f"ef_construction = {int(ef_construction)})"
+        )
+        cursor.execute("RESET maintenance_work_mem")
+        cursor.execute("RESET max_parallel_maintenance_workers")
+    return time.perf_counter() - started
+
+
+def make_queries(seed: int, people: int, count: int, noise_sd: np.ndarray = SAMPLE_SD):
+    """Fresh photos of enrolled people (4 in 5) and strangers (1 in 5), raw engine space."""
+    rng = np.random.default_rng(seed + 2)
+    centres = person_centres(seed, people)
+    chosen = rng.choice(people, size=count, replace=False)
+    queries = centres[chosen] + rng.normal(0, noise_sd, size=(count, DIMENSIONS))
+    strangers = rng.random(count) < 0.2
+    queries[strangers] = rng.normal(0, CENTRE_SD, size=(int(strangers.sum()), DIMENSIONS))
+    return queries, strangers
+
+
+def timed(function, queries: np.ndarray, **kwargs) -> tuple[list[list[int]], list[float]]:
+    results, seconds = [], []
+    for query in queries:
+        started = time.perf_counter()
+        hits = function(embedding=query, **kwargs)
+        seconds.append(time.perf_counter() - started)
+        results.append([hit.template_id for hit in hits])
+    return results, seconds
+
+
+def recall(found: list[list[int]], truth: list[list[int]], k: int, only=None) -> float:
+    pairs = [
+        (f, t)
+        for i, (f, t) in enumerate(zip(found, truth, strict=False))
+        if only is None or only[i]
+    ]
+    total = sum(len(set(f[:k]) & set(t[:k])) for f, t in pairs)
+    return round(total / max(1, sum(min(k, len(t)) for _f, t in pairs)), 4)
+
+
+def naive_search(queries: np.ndarray, key: bytes, repeat: int) -> dict[str, float]:
+    """What a first version might do: load every template, compare in numpy, per query."""
+    seconds = []
+    for query in queries[:repeat]:
+        started = time.perf_counter()
+        rows = list(FaceTemplate.objects.values_list("id", "embedding"))
+        matrix = np.stack([row[1] for row in rows])
+        distances = np.linalg.norm(matrix - protect(query, key), axis=1)
+        _best = rows[int(np.argmin(distances))][0]
+        seconds.append(time.perf_counter() - started)
+    return summary_ms(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--templates", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--exact-queries", type=int, default=100)
+    parser.add_argument("--naive-queries", type=int, default=3)
+    parser.add_argument("--m", type=int, default=16)
+    parser.add_argument("--ef-construction", type=int, default=64)
+    parser.add_argument("--ef-search", default="40,64,100")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--maintenance-work-mem", default="4GB")
+    parser.add_argument("--rebuild", action="store_true", help="reload the templates")
+    parser.add_argument("--reindex", action="store_true", help="rebuild the index only")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--isotropic-noise",
+        action="store_true",
+        help="spread each person's photos over all 128 dimensions (harder, less face-like)",
+    )
+    args = parser.parse_args()
+    noise_sd = ISOTROPIC_SAMPLE_SD if args.isotropic_noise else SAMPLE_SD
+
+    use_bench_database(BENCH_DATABASE)
+    from registry.selectors import current_template_key_version, template_key
+
+    version = current_template_key_version()
+    key = template_key(version)
+    report: dict = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count()},
+        "database": BENCH_DATABASE,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        report["pgvector"] = cursor.fetchone()[0]
+    stored = FaceTemplate.objects.count()
+    if args.rebuild or stored != args.templates:
+        print(f"loading {args.templates:,} templates ...", file=sys.stderr, flush=True)
+        report["load"] = load_templates(
+            args.templates, seed=args.seed, key_version=version, key=key, noise_sd=noise_sd
+        )
+        args.reindex = True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [INDEX_NAME])
+        existing = cursor.fetchone()
+    wanted = f"m='{args.m}', ef_construction='{args.ef_construction}'"
+    if args.reindex or existing is None or wanted not in existing[0]:
+        print("building the HNSW index ...", file=sys.stderr, flush=True)
+        build_s = build_index(
+            m=args.m,
+            ef_construction=args.ef_construction,
+            workers=args.workers,
+            memory=args.maintenance_work_mem,
+        )
+        report["index_build_s"] = round(build_s, 1)
+        print(f"  built in {build_s:.1f} s", file=sys.stderr, flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_size_pretty(pg_relation_size(%s))", [INDEX_NAME])
+        report["index_size"] = cursor.fetchone()[0]
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [INDEX_NAME])
+        report["index"] = cursor.fetchone()[0]
+    templates = FaceTemplate.objects.count()
+    people = templates // TEMPLATES_PER_PERSON
+    report["templates"] = templates
+    selectors.template_key_versions_forget()
+
+    queries, strangers = make_queries(args.seed, people, args.queries, noise_sd)
+    # Warm the cache the way a running server is warm (index pages and the key-version list).
+    timed(selectors.faces_nearest, queries[:50], limit=10)
+
+    print("exact search ...", file=sys.stderr, flush=True)
+    exact_queries = queries[: args.exact_queries]
+    truth, exact_seconds = timed(selectors.faces_nearest, exact_queries, limit=10, exact=True)
+    report["exact"] = summary_ms(exact_seconds)
+
+    report["hnsw"] = {}
+    for ef in [int(v) for v in args.ef_search.split(",")]:
+        found, seconds = timed(selectors.faces_nearest, queries, limit=10, ef_search=ef)
+        report["hnsw"][str(ef)] = {
+            **summary_ms(seconds),
+            "recall_at_1": recall(found, truth, 1),
+            "recall_at_10": recall(found, truth, 10),
+            "recall_at_1_enrolled": recall(found, truth, 1, ~strangers),
+            "recall_at_1_strangers": recall(found, truth, 1, strangers),
+        }
+        print(f"  ef_search={ef}: {report['hnsw'][str(ef)]}", file=sys.stderr, flush=True)
+
+    # The check's query: only people with an opt-out (a third, by id) within the review band.
+    candidates = Person.objects.annotate(bucket=F("id") % 3).filter(bucket=0).values("id")
+    found, seconds = timed(
+        selectors.faces_nearest, queries, limit=10, person_ids=candidates, max_distance=0.68
+    )
+    filtered_truth, filtered_exact_s = timed(
+        selectors.faces_nearest,
+        exact_queries,
+        limit=10,
+        person_ids=candidates,
+        max_distance=0.68,
+        exact=True,
+    )
+    report["hnsw_filtered"] = {
+        **summary_ms(seconds),
+        "recall_at_1": recall(found, filtered_truth, 1),
+        "exact": summary_ms(filtered_exact_s),
+    }
+    if args.naive_queries:
+        print("naive search ...", file=sys.stderr, flush=True)
+        report["naive_numpy"] = naive_search(queries, key, args.naive_queries)
+    report["queries"] = {"total": len(queries), "strangers": int(strangers.sum())}
+    report["data"] = {
+        "spectrum_decay": SPECTRUM_DECAY,
+        "photo_noise": "isotropic" if args.isotropic_noise else "face-like spectrum",
+        "templates_per_person": TEMPLATES_PER_PERSON,
+    }
+    report["settings"] = {
+        "m": args.m,
+        "ef_construction": args.ef_construction,
+        "default_ef_search": selectors.EF_SEARCH,
+        "candidate_pool": selectors.CANDIDATE_POOL,
+    }
+    print(json.dumps(report, indent=2))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
