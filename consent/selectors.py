@@ -610,7 +610,8 @@ def _grant_matches(
 
 
 def _in_window(grant: Record, at: datetime) -> bool:
-    if grant.valid_from is not None and at < grant.valid_from:
+    # Without an explicit start, consent starts when it was given, never retroactively.
+    if at < (grant.valid_from or grant.created_at):
         return False
     return grant.valid_until is None or at < grant.valid_until
 

@@ -230,3 +230,12 @@ def test_unknown_person_and_bad_vocabulary_are_clear_errors(setting):
     bad = client.post(URL, {"person": "ada", "category": "gaming"}, format="json")
     assert bad.status_code == 400
     assert "gaming" in bad.json()["error"]["message"]
+
+
+def test_consent_is_not_retroactive_unless_the_grant_says_so(setting):
+    person, studio, client = setting
+    grant(person, studio)
+    last_year = (timezone.now() - timedelta(days=365)).isoformat()
+    assert check(client, date=last_year)["result"] == "not_consented"
+    grant(person, studio, valid_from=timezone.now() - timedelta(days=400))
+    assert check(client, date=last_year)["result"] == "consented"
