@@ -46,7 +46,7 @@ TEMPLATE_TABLE = FaceTemplate._meta.db_table
 # How many index results the filtered search looks at before filtering. Large enough that the
 # nearest candidates are almost always inside it when a fraction of people have opted out; the
 # exact fallback covers the rest.
-CANDIDATE_POOL = 200
+CANDIDATE_POOL = 100
 # The HNSW search breadth (pgvector's default is 40). It bounds how many rows an index scan can
 # return, so it is raised to the pool or limit when those are larger. Measured in
 # docs/benchmarks.md: 64 gives recall@1 >= 0.99 on a million templates well under 5 ms.

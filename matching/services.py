@@ -310,23 +310,33 @@ def c2pa_signal(data: bytes) -> dict[str, Any]:
     return {"checked": False, "reason": "C2PA Content Credentials are not read yet."}
 
 
-def embeddings_faces(*, embeddings: list[list[float]], boxes: list | None) -> list[FaceObservation]:
+def embeddings_faces(*, embeddings: Any, boxes: list | None) -> list[FaceObservation]:
     engine = get_engine()
-    if not embeddings:
-        raise ValidationFailed("Send at least one embedding.", detail={"embeddings": "required"})
+    if not isinstance(embeddings, list) or not embeddings:
+        raise ValidationFailed(
+            "embeddings: send a list of at least one embedding.", detail={"embeddings": "required"}
+        )
     if len(embeddings) > MAX_EMBEDDINGS:
         raise ValidationFailed(
-            f"At most {MAX_EMBEDDINGS} embeddings per check.",
+            f"embeddings: at most {MAX_EMBEDDINGS} per check.",
             detail={"embeddings": len(embeddings), "max": MAX_EMBEDDINGS},
         )
-    array = np.asarray(embeddings, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] != engine.dimensions or not np.isfinite(array).all():
+    try:
+        array = np.asarray(embeddings, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = None
+    if (
+        array is None
+        or array.ndim != 2
+        or array.shape[1] != engine.dimensions
+        or not np.isfinite(array).all()
+    ):
         raise ValidationFailed(
-            f"Each embedding must be {engine.dimensions} finite numbers from {engine.name}.",
+            f"embeddings: each must be {engine.dimensions} finite numbers from {engine.name}.",
             detail={"dimensions": engine.dimensions, "model": engine.name},
         )
     if boxes is not None and len(boxes) != len(embeddings):
-        raise ValidationFailed("Send one box per embedding, or none.")
+        raise ValidationFailed("boxes: send one box per embedding, or none.")
     return [
         FaceObservation(box=list(boxes[i]) if boxes else [], vector=array[i].astype(np.float32))
         for i in range(len(array))

@@ -7,7 +7,7 @@ are answered at once (200); videos are jobs (202, then ``GET /checks/{id}``).
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -97,6 +97,19 @@ class CheckSerializer(serializers.Serializer):
         ref_name = "Check"
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": services.MAX_EMBEDDINGS,
+        "items": {"type": "array", "items": {"type": "number"}, "minItems": 128, "maxItems": 128},
+    }
+)
+class EmbeddingsField(serializers.JSONField):
+    """A list of embeddings, checked as one numpy array by the service (shape, finite values):
+    validating 12,800 numbers one DRF field at a time would cost more than the search."""
+
+
 class ChecksReadOrWrite(HasScope):
     """checks:read or checks:write: a key that submits checks may read their results."""
 
@@ -115,14 +128,9 @@ class ChecksApi(APIView):
 
     class JsonInputSerializer(serializers.Serializer):
         category = serializers.ChoiceField(choices=USE_CATEGORIES)
-        embeddings = serializers.ListField(
-            child=serializers.ListField(
-                child=serializers.FloatField(), min_length=128, max_length=128
-            ),
-            min_length=1,
-            max_length=services.MAX_EMBEDDINGS,
+        embeddings = EmbeddingsField(
             help_text="Up to 100 face embeddings (128 numbers each) from "
-            "dlib_face_recognition_resnet_model_v1 (face_recognition's face_encodings).",
+            "dlib_face_recognition_resnet_model_v1 (face_recognition's face_encodings)."
         )
         boxes = serializers.ListField(
             child=serializers.ListField(

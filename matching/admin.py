@@ -1,0 +1,67 @@
+"""Operator screens for checks: read-only, and without biometrics or platform media."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from matching.models import Check, CheckMatch
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CheckMatchInline(admin.TabularInline):
+    model = CheckMatch
+    fields = ("person", "match", "verdict", "distance", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Check)
+class CheckAdmin(ReadOnlyAdmin):
+    list_display = ("id", "organisation", "kind", "status", "progress", "verdict", "created_at")
+    list_filter = ("kind", "status", "verdict", "category")
+    search_fields = ("id", "media_sha256", "organisation__name")
+    date_hierarchy = "created_at"
+    list_select_related = ("organisation",)
+    readonly_fields = (
+        "id",
+        "organisation",
+        "api_key",
+        "kind",
+        "status",
+        "progress",
+        "category",
+        "media_sha256",
+        "media_type",
+        "verdict",
+        "faces",
+        "result",
+        "error",
+        "attempts",
+        "callback_url",
+        "callback_delivered_at",
+        "callback_attempts",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    fields = readonly_fields
+    inlines = [CheckMatchInline]
+
+
+@admin.register(CheckMatch)
+class CheckMatchAdmin(ReadOnlyAdmin):
+    list_display = ("media_check", "person", "organisation", "match", "verdict", "created_at")
+    list_filter = ("match", "verdict")
+    list_select_related = ("organisation", "person")
+    raw_id_fields = ("media_check", "person", "organisation")
