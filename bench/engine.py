@@ -33,6 +33,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import ImageFile
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -51,6 +52,9 @@ def _import_face_recognition():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import face_recognition
+    # Its import also lets Pillow accept truncated files process-wide; put the default back
+    # (decode_image would, with a warning) since the benchmark decodes with the project's code.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     return face_recognition
 
 
