@@ -20,7 +20,12 @@ from matching.lib.imaging import describe_content, sniff_image_type
 from matching.models import CheckKind
 from matching.ratelimit import check_rate
 from registry import scopes
-from registry.lib.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from registry.lib.errors import (
+    PayloadTooLarge,
+    PermissionDeniedError,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from registry.permissions import HasScope, HasScopes, request_api_key, request_organisation
 
 # Multipart framing around the file; a request longer than the largest file plus this is refused
@@ -95,6 +100,17 @@ class CheckSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "Check"
+
+
+def _organisation(request: Request):
+    """Checks are always made for an organisation: its key, or a member's chosen organisation."""
+    organisation = request_organisation(request)
+    if organisation is None:
+        raise PermissionDeniedError(
+            "Checks are made for an organisation: use an organisation's API key, or as a member "
+            "name the organisation in the X-Organisation header."
+        )
+    return organisation
 
 
 @extend_schema_field(
@@ -173,7 +189,7 @@ class ChecksApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        organisation = request_organisation(request)
+        organisation = _organisation(request)
         key = request_api_key(request)
         check_rate(
             key_id=key.pk if key else None,
@@ -276,7 +292,7 @@ class CheckApi(APIView):
         responses={200: CheckSerializer, 404: CheckErrorSerializer},
     )
     def get(self, request: Request, check_id: str) -> Response:
-        check = services.check_get(check_id=check_id, organisation=request_organisation(request))
+        check = services.check_get(check_id=check_id, organisation=_organisation(request))
         return Response(services.check_representation(check))
 
 
@@ -292,6 +308,6 @@ class CheckCancelApi(APIView):
         responses={200: CheckSerializer, 404: CheckErrorSerializer, 409: CheckErrorSerializer},
     )
     def post(self, request: Request, check_id: str) -> Response:
-        check = services.check_get(check_id=check_id, organisation=request_organisation(request))
+        check = services.check_get(check_id=check_id, organisation=_organisation(request))
         check = services.check_cancel(check=check)
         return Response(services.check_representation(check))

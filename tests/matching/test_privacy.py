@@ -64,3 +64,16 @@ def test_the_checks_page_needs_a_signed_in_person(db):
     page = client.get("/me/checks/")
     assert page.status_code == 200
     assert "No check has matched you yet" in page.content.decode()
+
+
+def test_a_signed_in_person_without_an_organisation_cannot_check_or_read_checks(db):
+    person = enroll("biden", ["biden/biden.jpg"])
+    client = Client()
+    client.force_login(person.user)
+    response = client.post(
+        "/api/v1/checks",
+        {"category": "commercial", "embeddings": [[0.1] * 128]},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert client.get("/api/v1/checks/00000000-0000-0000-0000-000000000000").status_code == 403
