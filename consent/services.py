@@ -495,7 +495,11 @@ def optout_record(
             person_signature=person_signature,
             fields={"categories": cleaned},
         )
-        transaction.on_commit(lambda: webhook_events_for_optout(record_id=record.record_id))
+        # robust: the decision is committed; a notification failure is logged, never an error
+        # for the person who made it.
+        transaction.on_commit(
+            lambda: webhook_events_for_optout(record_id=record.record_id), robust=True
+        )
     return record
 
 
@@ -682,7 +686,8 @@ def record_revoke(
             transaction.on_commit(
                 lambda: webhook_event_for_grant(
                     record_id=target.record_id, event_type="grant.revoked"
-                )
+                ),
+                robust=True,
             )
     return revocation
 
@@ -968,7 +973,8 @@ def consent_request_create(
         )
         if invite_email:
             transaction.on_commit(
-                lambda: _send_invitation(email=invite_email, organisation_name=organisation.name)
+                lambda: _send_invitation(email=invite_email, organisation_name=organisation.name),
+                robust=True,
             )
     return request
 
@@ -1196,7 +1202,7 @@ def webhook_event_emit(
         with transaction.atomic():
             WebhookDelivery.objects.bulk_create(deliveries)
             ids = [delivery.delivery_id for delivery in deliveries]
-            transaction.on_commit(lambda: _enqueue_deliveries(ids))
+            transaction.on_commit(lambda: _enqueue_deliveries(ids), robust=True)
     return deliveries
 
 
@@ -1368,7 +1374,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
         # A manual redelivery is one more attempt, and a few more retries if it fails again.
         locked.attempts = min(locked.attempts, WEBHOOK_MAX_ATTEMPTS - 3)
         locked.save(update_fields=["status", "next_attempt_at", "attempts"])
-        transaction.on_commit(lambda: _enqueue_deliveries([locked.delivery_id]))
+        transaction.on_commit(lambda: _enqueue_deliveries([locked.delivery_id]), robust=True)
     return locked
 
 
