@@ -34,6 +34,12 @@ def studio(db) -> Platform:
 
 
 @pytest.fixture
+def no_rate_limits(settings):
+    settings.CHECKS_RATE_PER_KEY = "off"
+    settings.CHECKS_RATE_PER_ORGANISATION = "off"
+
+
+@pytest.fixture
 def not_enqueued(monkeypatch):
     """Create checks without running them: each test drives the job itself."""
     monkeypatch.setattr(services, "_enqueue_video", lambda check_id: None)
@@ -265,3 +271,24 @@ def test_the_result_is_posted_to_the_callback_signed_and_retried_until_accepted(
 def test_callback_retries_back_off_to_at_most_an_hour():
     waits = [video_jobs.callback_backoff_s(attempt) for attempt in range(10)]
     assert waits[:4] == [30, 60, 120, 240] and max(waits) == 3600
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+@pytest.mark.usefixtures("no_rate_limits")
+def test_a_video_posted_to_the_api_is_queued_then_checked(
+    lin, studio, django_capture_on_commit_callbacks
+):
+    # No broker in tests: the task runs eagerly once the request's transaction commits.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = studio.check_file(CLIP.read_bytes(), name="clip.mp4")
+    assert response.status_code == 202, response.content
+    queued = response.json()
+    assert queued["status"] == "queued" and queued["result"] is None
+
+    body = studio.get(queued["id"]).json()
+    assert body["status"] == "done" and body["progress"] == 100
+    assert body["result"]["verdict"] == "blocked"
+    face = lin_face(body["result"])
+    assert face["start_s"] <= 0.5 and 6.0 <= face["end_s"] <= 7.6
+    assert face["spans"][0][0] <= 0.5
