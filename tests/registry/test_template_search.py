@@ -150,16 +150,3 @@ def test_search_works_while_a_rotation_is_half_done(enrolled, photo, keys):
         person_id, _distance = _nearest_person(_embedding(photo(file)))
         assert person_id == enrolled[name].pk, name
     assert templates_rekey()["remaining"] == 0
-
-
-def test_templates_have_an_hnsw_index_where_pgvector_is_installed():
-    from registry.db import uses_pgvector
-
-    if not uses_pgvector():
-        pytest.skip("this PostgreSQL has no pgvector: search is an exact scan, nothing to index")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = 'template_embedding_hnsw'"
-        )
-        (definition,) = cursor.fetchone()
-    assert "hnsw" in definition and "vector_l2_ops" in definition
