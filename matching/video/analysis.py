@@ -227,11 +227,12 @@ def analyse_video(
             progress(0)
             reported = 0
         last_time = 0.0
+        size = (info.width, info.height)
         for sample in reader.frames(sample_every_s):
             if should_cancel is not None and should_cancel():
                 raise AnalysisCancelled(f"cancelled at {sample.time_s:.1f} s")
             tracker.add(sample)
-            last_time = sample.time_s
+            last_time, size = sample.time_s, sample.size
             if progress is not None and info.duration_s:
                 percent = min(99, int((sample.time_s + sample_every_s) / info.duration_s * 100))
                 if percent > reported:
@@ -245,8 +246,8 @@ def analyse_video(
         fps=info.fps,
         frames_sampled=tracker.samples,
         tracks=tracks,
-        width=info.width,
-        height=info.height,
+        width=size[0],
+        height=size[1],
         sample_every_s=sample_every_s,
         embeddings_computed=tracker.embeddings_computed,
         elapsed_s=round(time.perf_counter() - started, 3),
@@ -279,7 +280,7 @@ class _Tracker:
         self.samples += 1
         now = sample.time_s
         small = sample.rgb(max_side=self.detect_side)
-        width, height = sample.frame.width, sample.frame.height
+        width, height = sample.size
         factor = width / small.shape[1]
         thumb = thumbnail(small)
         cut = frame_change(self._previous_thumb, thumb) > _CUT_CHANGE

@@ -53,24 +53,45 @@ class VideoInfo:
 
 @dataclass(frozen=True, slots=True)
 class SampledFrame:
-    """One decoded frame: ``time_s`` from the first frame, ``frame`` still in FFmpeg's format."""
+    """One decoded frame: ``time_s`` from the first frame, ``frame`` still in FFmpeg's format.
+
+    ``rgb()`` and ``size`` are of the picture as a player shows it: phones store portrait
+    video as landscape frames plus a display matrix saying "turn a quarter"; upright faces are
+    what the detector finds, so the turn is applied.
+    """
 
     index: int
     time_s: float
     frame: av.VideoFrame
 
+    @property
+    def quarter_turns(self) -> int:
+        """Counter-clockwise quarter turns that make the stored frame upright (0 to 3)."""
+        rotation = getattr(self.frame, "rotation", 0) or 0
+        return round(rotation / 90) % 4
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` as displayed."""
+        width, height = self.frame.width, self.frame.height
+        return (height, width) if self.quarter_turns % 2 else (width, height)
+
     def rgb(self, *, max_side: int | None = None) -> np.ndarray:
-        """The frame as ``(H, W, 3)`` uint8 RGB, shrunk (by FFmpeg's scaler) to ``max_side``."""
+        """The upright frame as ``(H, W, 3)`` uint8 RGB, shrunk (by FFmpeg's scaler) so that
+        its longest side is at most ``max_side``."""
         width, height = self.frame.width, self.frame.height
         scale = 1.0 if max_side is None else min(1.0, max_side / max(width, height))
         if scale >= 1.0:
-            return self.frame.to_ndarray(format="rgb24")
-        return self.frame.reformat(
-            width=max(2, round(width * scale)),
-            height=max(2, round(height * scale)),
-            format="rgb24",
-            interpolation="AREA",
-        ).to_ndarray()
+            pixels = self.frame.to_ndarray(format="rgb24")
+        else:
+            pixels = self.frame.reformat(
+                width=max(2, round(width * scale)),
+                height=max(2, round(height * scale)),
+                format="rgb24",
+                interpolation="AREA",
+            ).to_ndarray()
+        turns = self.quarter_turns
+        return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
 
 
 def human_duration(seconds: float) -> str:

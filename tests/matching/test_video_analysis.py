@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from matching.engine import Box
 from matching.engine.dlib import DlibFaceEngine
 from matching.video import (
     AnalysisCancelled,
@@ -18,7 +19,12 @@ from matching.video import (
     analyse_video,
 )
 from tests.matching.conftest import read_rgb
-from tests.matching.video_helpers import remux_faststart, solid_frames, write_video
+from tests.matching.video_helpers import (
+    remux_faststart,
+    set_display_rotation,
+    solid_frames,
+    write_video,
+)
 
 CLIP = "video/short_hamilton_clip.mp4"
 
@@ -184,6 +190,29 @@ def test_the_streaming_layout_of_the_clip_analyses_like_the_original(
     assert [(t.start_s, t.end_s) for t in analysis.tracks] == [
         (t.start_s, t.end_s) for t in original.tracks
     ]
+
+
+def test_a_portrait_phone_video_is_turned_upright_before_faces_are_looked_for(
+    engine, derived_dir, faces
+):
+    """Stored as landscape frames (the face lying on its side) with a display matrix saying
+    "turn a quarter counter-clockwise", as phones record portrait video."""
+    upright = read_rgb(faces / "people" / "obama" / "obama2.jpg")
+    height, width = (upright.shape[0] // 2) * 2, (upright.shape[1] // 2) * 2
+    upright = upright[:height, :width]
+    stored = np.ascontiguousarray(np.rot90(upright, -1))
+    assert engine.detect(stored) == []  # lying on its side, the face is invisible to HOG
+    path = write_video(derived_dir / "portrait.mp4", [stored] * 10, fps=5)
+    set_display_rotation(path, counter_clockwise=90)
+
+    analysis = analyse_video(path, engine=engine)
+
+    assert (analysis.width, analysis.height) == (width, height)
+    (track,) = analysis.tracks
+    (reference,) = engine.analyse(upright)
+    assert engine.distance(track.embeddings[0], reference.vector) < 0.2
+    # Detected on a shrunk copy, so not the same pixels, but the same place in upright terms.
+    assert Box.from_list(track.box).iou(reference.box) > 0.5
 
 
 class _NoFaces(DlibFaceEngine):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -55,3 +56,19 @@ def remux_faststart(source: Path, target: Path) -> Path:
             packet.stream = out_stream
             dst.mux(packet)
     return target
+
+
+def set_display_rotation(path: Path, *, counter_clockwise: int) -> Path:
+    """Write a display matrix into the MP4's track header (``tkhd``), as phones do for
+    portrait video: the player turns the stored frames by that many degrees."""
+    matrices = {
+        90: (0, -0x10000, 0, 0x10000, 0, 0, 0, 0, 0x40000000),
+        -90: (0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000),
+    }
+    data = bytearray(path.read_bytes())
+    # tkhd v0: type, version/flags, 5 x 32-bit fields, 8 reserved, 4 x 16-bit: the matrix is
+    # 44 bytes after the box type.
+    matrix_at = data.index(b"tkhd") + 44
+    data[matrix_at : matrix_at + 36] = struct.pack(">9i", *matrices[counter_clockwise])
+    path.write_bytes(bytes(data))
+    return path
