@@ -79,6 +79,9 @@ class ApiKeyAuthentication(BaseAuthentication):
             user = key.user
             if not user.is_active:
                 raise exceptions.AuthenticationFailed("This account is not active.")
+            person = getattr(user, "person", None)
+            if person is not None and person.suspended_at is not None:
+                raise exceptions.AuthenticationFailed("This account is suspended.")
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
             key.last_used_at = now

@@ -147,7 +147,11 @@ def photos_upload(request: HttpRequest) -> HttpResponse:
     except RegistryError as error:
         form.add_error("photos", error.message)
         return _render_me(request, person, upload_form=form, status=400)
-    result = services.person_enroll(person=person, images=images)
+    try:
+        result = services.person_enroll(person=person, images=images)
+    except RegistryError as error:  # e.g. the face models are unavailable (503)
+        form.add_error("photos", error.message)
+        return _render_me(request, person, upload_form=form, status=error.status_code)
     if result.accepted:
         messages.success(request, f"{len(result.accepted)} photo(s) accepted.")
     return _render_me(request, person, results=result, status=200 if result.accepted else 400)

@@ -131,3 +131,22 @@ def test_unknown_scopes_are_refused(studio):
         api_key_create(organisation=studio, name="x", scopes=["root"], created_by=None)
     with pytest.raises(ValidationFailed):
         api_key_create(organisation=studio, name="x", scopes=["profile:read"], created_by=None)
+
+
+def test_a_suspended_persons_token_is_401(client, make_person):
+    from registry.services import person_suspend
+
+    person = make_person()
+    _key, plaintext = api_key_create(
+        user=person.user, name="t", scopes=["profile:read"], created_by=person.user
+    )
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
+    settings_urls = "registry.urls"
+    from django.test import override_settings
+
+    with override_settings(ROOT_URLCONF=settings_urls):
+        assert client.get("/api/v1/me", **headers).status_code == 200
+        person_suspend(person=person, actor=None)
+        response = client.get("/api/v1/me", **headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "This account is suspended."

@@ -141,3 +141,33 @@ def test_the_verification_email_can_be_sent_again(client, make_person):
     assert response.status_code == 302
     (message,) = mail.outbox
     assert "/verify/" in message.body
+
+
+def test_an_unavailable_face_engine_is_a_clear_503_not_a_crash(client, make_person, photo):
+    from matching.engine.errors import FaceEngineUnavailable
+
+    person = make_person(password=PASSWORD)
+    client.force_login(person.user)
+
+    class BrokenEngine:
+        def analyse(self, image):
+            raise FaceEngineUnavailable("Face model files are missing.")
+
+    from unittest import mock
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    with mock.patch("matching.engine.get_engine", return_value=BrokenEngine()):
+        response = client.post(
+            "/me/photos/",
+            {"photos": [SimpleUploadedFile("a.jpg", photo("obama/obama.jpg"), "image/jpeg")]},
+        )
+        assert response.status_code == 503
+        assert "Face model files are missing." in response.content.decode()
+        api = client.post(
+            "/api/v1/me/photos",
+            {"photos": [SimpleUploadedFile("a.jpg", photo("obama/obama.jpg"), "image/jpeg")]},
+        )
+        assert api.status_code == 503
+        assert api.json()["error"]["code"] == "face_engine_unavailable"
+    assert not FaceTemplate.objects.filter(person=person).exists()
