@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -220,3 +221,25 @@ class _NoFaces(DlibFaceEngine):
 
     def detect(self, image):
         return []
+
+
+def test_frames_too_large_to_decode_safely_are_refused_from_the_header(engine, clip):
+    with pytest.raises(VideoTooLarge) as raised:
+        analyse_video(clip, engine=engine, max_frame_pixels=200_000)
+    assert raised.value.message == (
+        "The video's frames are 640x360; the limit is 0.2 megapixels per frame."
+    )
+
+
+def test_a_sound_only_mp4_has_no_video_track(engine, derived_dir):
+    path = derived_dir / "sound.m4a"
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=16000)
+        samples = np.zeros((1, 16000), dtype=np.float32)
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    with pytest.raises(NotAVideo) as raised:
+        analyse_video(path, engine=engine)
+    assert raised.value.message == "The file has no video track."
