@@ -293,7 +293,7 @@ class _Tracker:
 
         active = [s for s in self.states if now - s.last_seen <= self.max_gap_s + 1e-6]
         pairs = associate([s.last_box for s in active], detections)
-        # (detection, the track it continues by position or None, whether to embed it)
+        # Each detection with the track it continues by position, or None.
         plan: list[tuple[Box, _TrackState | None]] = []
         for index, box in enumerate(detections):
             state = active[pairs[index]] if index in pairs else None
@@ -331,7 +331,7 @@ class _Tracker:
             state.see(box, now, self.max_gap_s)
             updated.add(id(state))
             if face is not None:
-                self._keep(state, face, now)
+                state.keep(face, now, self.max_embeddings)
 
         for box, face in unmatched:
             state = self._reidentify(face, exclude=updated)
@@ -340,7 +340,7 @@ class _Tracker:
                 self.states.append(state)
             state.see(box, now, self.max_gap_s)
             updated.add(id(state))
-            self._keep(state, face, now)
+            state.keep(face, now, self.max_embeddings)
 
     def _wants(self, state: _TrackState, box: Box, now: float, cut: bool) -> bool:
         if cut or not state.embedded:
@@ -351,9 +351,6 @@ class _Tracker:
             len(state.embedded) < self.max_embeddings
             and now - state.last_embed_s >= self.embed_every_s - 1e-6
         )
-
-    def _keep(self, state: _TrackState, face: FaceEmbedding, now: float) -> None:
-        state.keep(face, now, self.max_embeddings)
 
     def _reidentify(self, face: FaceEmbedding, *, exclude: set[int]) -> _TrackState | None:
         best, best_distance = None, self.reid_threshold
