@@ -59,6 +59,15 @@ FORCE_EXACT = os.environ.get("MATCHING_EXACT_SEARCH", "") == "1"
 
 
 @dataclass(frozen=True, slots=True)
+class SqlSubquery:
+    """A candidate filter already compiled to SQL (``SELECT person_id ...``) with its params:
+    the same for every check of a use category, so it is compiled once per process."""
+
+    sql: str
+    params: tuple
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
     template_id: int
     person_id: int
@@ -69,7 +78,7 @@ def faces_nearest(
     *,
     embedding: np.ndarray,
     limit: int = 10,
-    person_ids: QuerySet | Iterable[int] | None = None,
+    person_ids: QuerySet | SqlSubquery | Iterable[int] | None = None,
     exact: bool = False,
     max_distance: float | None = None,
     ef_search: int | None = None,
@@ -163,9 +172,13 @@ def template_key_versions_forget() -> None:
 # --- the three search paths ---------------------------------------------------------------------
 
 
-def _person_filter(person_ids: QuerySet | Iterable[int] | None) -> tuple[str, list[Any]]:
+def _person_filter(
+    person_ids: QuerySet | SqlSubquery | Iterable[int] | None,
+) -> tuple[str, list[Any]]:
     if person_ids is None:
         return "", []
+    if isinstance(person_ids, SqlSubquery):
+        return f"t.person_id IN ({person_ids.sql})", list(person_ids.params)
     if isinstance(person_ids, QuerySet):
         sql, params = person_ids.query.sql_with_params()
         return f"t.person_id IN ({sql})", list(params)

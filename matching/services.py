@@ -37,7 +37,7 @@ from consent.lib.uses import USE_CATEGORIES
 from matching.engine import get_engine
 from matching.lib.imaging import IMAGE_MIME_TYPES, decode_image, sniff_image_type
 from matching.models import Check, CheckKind, CheckMatch, CheckStatus, Verdict
-from matching.selectors import faces_nearest
+from matching.selectors import SqlSubquery, faces_nearest
 from registry.lib.errors import Conflict, NotFound, ValidationFailed
 from registry.models import ApiKey, Organisation, Person
 
@@ -209,15 +209,26 @@ def faces_decide(
     }
 
 
-def _candidates(category: str | None):
+_candidate_sql: dict[str | None, SqlSubquery] = {}
+
+
+def _candidates(category: str | None) -> SqlSubquery:
     """People with an active opt-out covering ``category`` (any category when None), as a
-    subquery: read at check time, so the very next check sees every change."""
+    subquery run inside the search, so the very next check sees every change. Only the SQL
+    text is cached (it is the same for every check of a category), never its result."""
+    cached = _candidate_sql.get(category)
+    if cached is not None:
+        return cached
     from consent import selectors as consent_selectors
 
     if category is not None:
-        return consent_selectors.optout_person_ids(category=category)
-    first, *rest = [consent_selectors.optout_person_ids(category=c) for c in USE_CATEGORIES]
-    return first.union(*rest)
+        query = consent_selectors.optout_person_ids(category=category)
+    else:
+        first, *rest = [consent_selectors.optout_person_ids(category=c) for c in USE_CATEGORIES]
+        query = first.union(*rest)
+    sql, params = query.query.sql_with_params()
+    compiled = _candidate_sql[category] = SqlSubquery(sql=sql, params=tuple(params))
+    return compiled
 
 
 def _scopes(person_ids: list[int], category: str | None) -> dict[int, Any]:
