@@ -234,6 +234,10 @@ class Attestation(models.Model):
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     method = models.CharField(max_length=200)
+    # The signed attestation record in the transparency log.
+    record = models.ForeignKey(
+        "consent.Record", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     attested_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
 

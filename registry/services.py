@@ -386,8 +386,19 @@ def attestation_record(
         raise ValidationFailed(
             "method: Say how the identity was verified.", detail={"method": "required"}
         )
+    from consent import services as consent_services
+
+    # The signed, logged record says only "this verifier attests this subject"; how it was done
+    # (the method) may describe documents, so it stays in the registry.
+    record = consent_services.attestation_record(
+        person=person, verifier=verifier, actor=attested_by
+    )
     attestation = Attestation.objects.create(
-        person=person, verifier=verifier, attested_by=attested_by, method=method[:200]
+        person=person,
+        verifier=verifier,
+        attested_by=attested_by,
+        method=method[:200],
+        record=record,
     )
     _assurance_refresh(person)
     audit_record(
@@ -608,12 +619,10 @@ def person_erase(*, person: Person, actor: User | None = None) -> None:
     """
     from consent import services as consent_services
 
-    on_erasure = getattr(consent_services, "person_records_on_erasure", None)
     public_id = person.public_id
     with transaction.atomic():
         person = Person.objects.select_for_update().get(pk=person.pk)
-        if on_erasure is not None:
-            on_erasure(person=person)
+        consent_services.person_records_on_erasure(person=person)
         user = person.user
         FaceTemplate.objects.filter(person=person).delete()
         ReferencePhoto.objects.filter(person=person).delete()
@@ -704,14 +713,9 @@ def person_export(*, person: Person) -> dict[str, Any]:
             except PhotoDecryptionError:
                 entry["photo"] = {"error": "the kept photo could not be decrypted"}
         data["templates"].append(entry)
-    try:
-        from consent import selectors as consent_selectors
+    from consent import selectors as consent_selectors
 
-        exporter = getattr(consent_selectors, "person_export", None)
-        if exporter is not None:
-            data["consent"] = exporter(person=person)
-    except ImportError:  # pragma: no cover - the consent app is part of the project
-        pass
+    data["consent"] = consent_selectors.person_export(person=person)
     return data
 
 
