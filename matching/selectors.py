@@ -125,6 +125,7 @@ def faces_nearest(
                 pool=candidate_pool or CANDIDATE_POOL,
                 max_distance=max_distance,
                 stored=version in in_use,
+                candidates=person_ids,
             )
     if max_distance is not None:
         hits = [hit for hit in hits if hit.distance <= max_distance]
@@ -180,7 +181,8 @@ def _person_filter(
     if isinstance(person_ids, SqlSubquery):
         return f"t.person_id IN ({person_ids.sql})", list(person_ids.params)
     if isinstance(person_ids, QuerySet):
-        sql, params = person_ids.query.sql_with_params()
+        # Without ordering: a model's default ORDER BY would make PostgreSQL sort every row.
+        sql, params = person_ids.order_by().query.sql_with_params()
         return f"t.person_id IN ({sql})", list(params)
     ids = [int(pk) for pk in person_ids]
     if not ids:
@@ -210,40 +212,32 @@ def _hnsw(
     pool: int,
     max_distance: float | None,
     stored: bool,
+    candidates: Any = None,
 ) -> list[Hit]:
     literal = vector_literal(rotated)
     fetch = max(limit, pool) if filter_sql else limit
     with connection.cursor() as cursor:
         _set_ef_search(cursor, max(ef_search, fetch))
-        # MATERIALIZED keeps the planner from pushing the candidate filter into the index scan,
-        # where pgvector 0.6 would apply it to the ef_search rows and could return nothing. The
-        # last row (NULL id) carries the furthest distance in the pool (NULL when it is empty).
         cursor.execute(
             f"""
-            WITH nearest AS MATERIALIZED (
-                SELECT t.id, t.person_id, t.embedding <-> %s::vector AS distance
-                FROM {TEMPLATE_TABLE} t
-                WHERE t.key_version = %s
-                ORDER BY t.embedding <-> %s::vector
-                LIMIT %s
-            ), kept AS (
-                SELECT t.id, t.person_id, t.distance FROM nearest t
-                {"WHERE " + filter_sql if filter_sql else ""}
-                ORDER BY t.distance, t.id
-                LIMIT %s
-            )
-            SELECT id, person_id, distance FROM kept
-            UNION ALL
-            SELECT NULL, NULL, (SELECT max(distance) FROM nearest)
-            ORDER BY 1 NULLS LAST, 3
-            """,  # noqa: S608 - table name and clauses are ours, values are parameters
-            [literal, version, literal, fetch, *filter_params, limit],
+            SELECT t.id, t.person_id, t.embedding <-> %s::vector AS distance
+            FROM {TEMPLATE_TABLE} t
+            WHERE t.key_version = %s
+            ORDER BY t.embedding <-> %s::vector
+            LIMIT %s
+            """,  # noqa: S608 - the table name is ours, values are parameters
+            [literal, version, literal, fetch],
         )
-        rows = cursor.fetchall()
-    pool_reach = rows[-1][2]
-    hits = _hits(rows[:-1])
-    hits.sort(key=lambda hit: (hit.distance, hit.template_id))
-    if filter_sql and len(hits) < limit and stored:
+        pool_hits = _hits(cursor.fetchall())
+        if not filter_sql:
+            return pool_hits
+        # The filter is applied to the pool here rather than in the same statement: given the
+        # pool's ~100 person ids, PostgreSQL probes the candidates' index for just those, where a
+        # join would build a hash of every candidate (all opted-out people) on every check.
+        allowed = _allowed_among(cursor, candidates, {hit.person_id for hit in pool_hits})
+    hits = [hit for hit in pool_hits if hit.person_id in allowed][:limit]
+    pool_reach = pool_hits[-1].distance if pool_hits else None
+    if len(hits) < limit and stored:
         # Candidates may lie beyond the pool (few people opted out, many closer faces that did
         # not), unless the pool already reaches past every distance the caller wants.
         pool_covers = (
@@ -252,6 +246,23 @@ def _hnsw(
         if not pool_covers:
             return _exact_vector(rotated, version, limit, filter_sql, filter_params)
     return hits
+
+
+def _allowed_among(cursor: Any, candidates: Any, person_ids: set[int]) -> set[int]:
+    """Which of ``person_ids`` are candidates."""
+    if not person_ids:
+        return set()
+    if isinstance(candidates, SqlSubquery):
+        sql, params = candidates.sql, list(candidates.params)
+    elif isinstance(candidates, QuerySet):
+        sql, params = candidates.order_by().query.sql_with_params()
+    else:
+        return person_ids & {int(pk) for pk in candidates}
+    cursor.execute(
+        f"SELECT DISTINCT c.pid FROM ({sql}) AS c(pid) WHERE c.pid = ANY(%s)",  # noqa: S608
+        [*params, sorted(person_ids)],
+    )
+    return {row[0] for row in cursor.fetchall()}
 
 
 _ef_search_set: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()

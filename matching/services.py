@@ -221,10 +221,13 @@ def _candidates(category: str | None) -> SqlSubquery:
         return cached
     from consent import selectors as consent_selectors
 
+    # Without ordering: a model's default ORDER BY would make PostgreSQL sort every candidate.
     if category is not None:
-        query = consent_selectors.optout_person_ids(category=category)
+        query = consent_selectors.optout_person_ids(category=category).order_by()
     else:
-        first, *rest = [consent_selectors.optout_person_ids(category=c) for c in USE_CATEGORIES]
+        first, *rest = [
+            consent_selectors.optout_person_ids(category=c).order_by() for c in USE_CATEGORIES
+        ]
         query = first.union(*rest)
     sql, params = query.query.sql_with_params()
     compiled = _candidate_sql[category] = SqlSubquery(sql=sql, params=tuple(params))
