@@ -288,6 +288,7 @@ def main() -> None:
     parser.add_argument("--ef-construction", type=int, default=40)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--seed-only", action="store_true", help="prepare the database and stop")
     parser.add_argument("--seed", type=int, default=77)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -305,6 +306,9 @@ def main() -> None:
         report["seed"] = seed(
             args.people, args.optout_fraction, args.seed, args.m, args.ef_construction
         )
+    if args.seed_only:
+        print(json.dumps(report.get("seed", {}), indent=2))
+        return
     from consent.models import Record
 
     report["data"] = {
