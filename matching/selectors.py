@@ -231,6 +231,10 @@ def _hnsw(
         )
         pool_hits = _hits(cursor.fetchall())
         if not filter_sql:
+            if len(pool_hits) < limit and stored:
+                # Fewer rows than asked for: a small table, or an index whose entries for deleted
+                # rows (erasures, before VACUUM) used up the scan's ef_search budget.
+                return _exact_vector(rotated, version, limit, "", [])
             return pool_hits
         # The filter is applied to the pool here rather than in the same statement: given the
         # pool's ~100 person ids, PostgreSQL probes the candidates' index for just those, where a
