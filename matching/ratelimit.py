@@ -1,8 +1,8 @@
 """Per-key and per-organisation rate limits for checks: fixed windows, one round trip.
 
 Limits are ``"<count>/<sec|min|hour>"`` strings from the settings ``CHECKS_RATE_PER_KEY`` and
-``CHECKS_RATE_PER_ORGANISATION`` (read from the environment variables of the same name when the
-settings module does not define them); ``"0"`` or ``"off"`` turns a limit off.
+``CHECKS_RATE_PER_ORGANISATION`` (environment variables of the same name, validated at start-up);
+``"0"`` or ``"off"`` turns a limit off.
 
 Counters live where every web worker sees them:
 - with ``CACHE_URL`` (Redis), in the cache: an atomic ``INCR`` per limit, pipelined;
@@ -14,7 +14,6 @@ Going over a limit is answered 429 with ``Retry-After`` (the seconds until the w
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -53,10 +52,7 @@ class Rate:
 
 
 def _configured(name: str, default: str) -> Rate | None:
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name, default)
-    return Rate.parse(str(value), name=name)
+    return Rate.parse(str(getattr(settings, name, default)), name=name)
 
 
 def limits_for(*, key_id: int | None, organisation_id: int | None) -> list[tuple[str, Rate]]:

@@ -24,7 +24,6 @@ is the exact search's, up to HNSW's recall.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import weakref
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -55,8 +55,6 @@ EF_SEARCH = 64
 # Key versions in use are re-read this often; the current version is always searched, so a new
 # version's templates are found at once, and a stale version only costs an empty query.
 KEY_VERSIONS_TTL_S = 30.0
-# Diagnostics and the "naive" side of bench/api_load.py: every search exact, no index.
-FORCE_EXACT = os.environ.get("MATCHING_EXACT_SEARCH", "") == "1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +103,8 @@ def faces_nearest(
         return []
     hits: list[Hit] = []
     pgvector = uses_pgvector()
-    exact = exact or FORCE_EXACT
+    # settings.MATCHING_EXACT_SEARCH: diagnostics and the naive side of bench/api_load.py.
+    exact = exact or settings.MATCHING_EXACT_SEARCH
     from registry.selectors import template_key
 
     in_use = _versions_in_use()

@@ -10,6 +10,7 @@ Bad values stop the process at start-up with a message naming the variable.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -159,6 +160,19 @@ try:
     MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", 40_000_000, minimum=10_000)
     MAX_VIDEO_BYTES = env.int("MAX_VIDEO_BYTES", 500 * 1024 * 1024, minimum=1024)
     MAX_VIDEO_SECONDS = env.int("MAX_VIDEO_SECONDS", 600, minimum=1)
+
+    # --- Checks -------------------------------------------------------------------------------
+    # "<count>/<sec|min|hour>", or "off". Validated here so a typo stops start-up.
+    CHECKS_RATE_PER_KEY = env.str("CHECKS_RATE_PER_KEY", "600/min")
+    CHECKS_RATE_PER_ORGANISATION = env.str("CHECKS_RATE_PER_ORGANISATION", "3000/min")
+    for _name, _rate in (
+        ("CHECKS_RATE_PER_KEY", CHECKS_RATE_PER_KEY),
+        ("CHECKS_RATE_PER_ORGANISATION", CHECKS_RATE_PER_ORGANISATION),
+    ):
+        if not re.fullmatch(r"(0|off|none|[1-9]\d*/(s|sec|second|m|min|minute|h|hour))", _rate):
+            raise EnvError(f"{_name}={_rate!r} must look like '600/min' (per sec, min or hour)")
+    # Diagnostics and the naive side of bench/api_load.py: every search exact, no index.
+    MATCHING_EXACT_SEARCH = env.bool("MATCHING_EXACT_SEARCH", False)
 
     # --- Email ---------------------------------------------------------------------------------
     EMAIL_HOST = env.str("EMAIL_HOST")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.core.cache import caches
@@ -69,9 +72,20 @@ def test_limits_are_configurable_and_refuse_nonsense():
             Rate.parse(bad, name="X")
 
 
-def test_limits_come_from_the_environment(platform, settings, monkeypatch):
-    del settings.CHECKS_RATE_PER_KEY
-    monkeypatch.setenv("CHECKS_RATE_PER_KEY", "1/min")
+def test_limits_come_from_the_environment():
+    env = {**os.environ, "CHECKS_RATE_PER_KEY": "1/min", "CHECKS_RATE_PER_ORGANISATION": "off"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c",
+         "from django.conf import settings as s; "
+         "print(s.CHECKS_RATE_PER_KEY, s.CHECKS_RATE_PER_ORGANISATION)"],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.stdout.split() == ["1/min", "off"], result.stderr
+
+
+def test_a_one_per_minute_limit_answers_the_second_request_with_429(platform, settings):
+    settings.CHECKS_RATE_PER_KEY = "1/min"
     settings.CHECKS_RATE_PER_ORGANISATION = "off"
     assert statuses(platform, 2) == [200, 429]
 

@@ -81,3 +81,9 @@ def test_a_bad_value_stops_start_up_with_a_clear_message():
     result = _manage("check", env=_production_env(MAX_VIDEO_SECONDS="ten minutes"))
     assert result.returncode != 0
     assert "MAX_VIDEO_SECONDS='ten minutes' is not an integer" in result.stderr
+
+
+def test_a_malformed_rate_limit_stops_start_up():
+    result = _manage("check", env=_production_env(CHECKS_RATE_PER_KEY="10/fortnight"))
+    assert result.returncode != 0
+    assert "CHECKS_RATE_PER_KEY='10/fortnight' must look like '600/min'" in result.stderr
