@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -23,6 +22,7 @@ from django.db import connection
 from consent import selectors, services
 from consent.models import ConsentCheck, Record
 from tests.consent.records_factories import make_org, make_person
+from tests.support import database_url_for_subprocess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PEOPLE = 6
@@ -91,13 +91,6 @@ else:
 """
 
 
-def database_url(settings_dict: dict) -> str:
-    host = quote(settings_dict["HOST"] or "", safe="")
-    port = settings_dict["PORT"] or "5432"
-    user = settings_dict["USER"] or ""
-    return f"postgresql://{user}@{host}:{port}/{settings_dict['NAME']}"
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_no_check_reports_a_grant_valid_after_its_revocation_is_acknowledged(tmp_path):
@@ -113,7 +106,7 @@ def test_no_check_reports_a_grant_valid_after_its_revocation_is_acknowledged(tmp
             territory="worldwide",
         )
     ids = ",".join(person.public_id for person in people)
-    env = dict(os.environ, DATABASE_URL=database_url(connection.settings_dict))
+    env = dict(os.environ, DATABASE_URL=database_url_for_subprocess(connection.settings_dict))
 
     def spawn(role: str, number: int) -> subprocess.Popen:
         return subprocess.Popen(

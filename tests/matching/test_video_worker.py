@@ -7,74 +7,41 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
 import pytest
-from celery import Celery
 
 from matching import services
 from matching.models import Check, CheckStatus
 from tests.matching.checks_fixtures import Platform, enroll
 from tests.matching.test_video_jobs import CLIP, submit
-from tests.registry.test_celery_worker import REPO, database_url_for_subprocess
+from tests.support import (
+    celery_client,
+    database_url_for_subprocess,
+    redis_answers,
+    start_celery_worker,
+    stop_process,
+)
 
 REDIS_URL = os.environ.get("TEST_VIDEO_REDIS_URL", "redis://127.0.0.1:6379/14")
 VISIBILITY_TIMEOUT_S = 5
 
 
-def _redis_answers() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
 def _start_worker(queue: str, database_url: str, log_path) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(
-        CELERY_BROKER_URL=REDIS_URL,
-        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT_S),
-        DATABASE_URL=database_url,
-    )
-    env.pop("CELERY_RESULT_BACKEND", None)
     # The child keeps its own copy of the log's descriptor; ours closes with the block.
     with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "registry",
-                "worker",
-                "--pool=solo",
-                "--loglevel=INFO",
-                "-Q",
-                queue,
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        return start_celery_worker(
+            queue=queue,
+            env={
+                "CELERY_BROKER_URL": REDIS_URL,
+                "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S),
+                "CELERY_RESULT_BACKEND": "",
+                "DATABASE_URL": database_url,
+            },
+            output=log,
+            loglevel="INFO",
         )
-
-
-def _stop(worker: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if worker.poll() is None:
-        os.killpg(worker.pid, sig)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=20)
 
 
 def _wait_for(condition, *, timeout_s: float, what: str, log_path) -> None:
@@ -88,7 +55,7 @@ def _wait_for(condition, *, timeout_s: float, what: str, log_path) -> None:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_video_check_completes_after_its_worker_is_killed_mid_video(monkeypatch, tmp_path):
-    if not _redis_answers():
+    if not redis_answers(REDIS_URL):
         pytest.skip(f"no Redis answers at {REDIS_URL}; the worker-crash test needs one")
     from django.db import connection
 
@@ -105,7 +72,7 @@ def test_a_video_check_completes_after_its_worker_is_killed_mid_video(monkeypatc
     first = _start_worker(queue, database_url, log_path)
     second = None
     try:
-        client = Celery(broker=REDIS_URL)
+        client = celery_client(REDIS_URL)
         client.send_task("matching.tasks.video_check_run", args=[str(check.pk)], queue=queue)
 
         def progress() -> int:
@@ -127,9 +94,9 @@ def test_a_video_check_completes_after_its_worker_is_killed_mid_video(monkeypatc
             log_path=log_path,
         )
     finally:
-        _stop(first, signal.SIGKILL)
+        stop_process(first, signal.SIGKILL)
         if second is not None:
-            _stop(second)
+            stop_process(second)
 
     check.refresh_from_db()
     assert check.status == CheckStatus.DONE, check.error

@@ -1,0 +1,120 @@
+"""Helpers for tests that run real processes: Celery workers, child processes on the test
+database, and headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+from urllib.parse import quote
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+NO_BROWSER_REASON = (
+    "Debian's chromium and chromium-driver are not installed (run `make browsers` as root to "
+    "install them)"
+)
+
+
+def redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def database_url_for_subprocess(settings_dict: Mapping) -> str:
+    """A DATABASE_URL that points a child process at the current (test) database."""
+    host = quote(settings_dict["HOST"] or "", safe="")
+    port = settings_dict["PORT"] or "5432"
+    return f"postgresql://{settings_dict['USER']}@{host}:{port}/{settings_dict['NAME']}"
+
+
+def celery_client(broker: str, backend: str | None = None):
+    """A Celery app for sending tasks to a test worker.
+
+    ``set_as_current=False`` matters: a new app otherwise becomes Celery's current app, and every
+    ``shared_task`` in this test process would then go to this broker instead of running eagerly.
+    """
+    from celery import Celery
+
+    return Celery(broker=broker, backend=backend, set_as_current=False)
+
+
+def start_celery_worker(
+    *,
+    queue: str,
+    env: Mapping[str, str],
+    output: int | IO = subprocess.PIPE,
+    loglevel: str = "WARNING",
+) -> subprocess.Popen:
+    """A real worker consuming only ``queue``, in its own process group (see ``stop_process``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "registry", "worker", "--pool=solo",
+         f"--loglevel={loglevel}", "-Q", queue, "--without-heartbeat", "--without-gossip",
+         "--without-mingle"],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stop a process started with ``start_new_session`` and everything it spawned."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
+
+
+@contextmanager
+def headless_chromium() -> Iterator:
+    """Debian's Chromium driven by Selenium, headless, with a throwaway profile."""
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip(NO_BROWSER_REASON)
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="registry-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        # This machine has no internet: without these Chromium keeps trying Google's services.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--window-size=1200,1600",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
