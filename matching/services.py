@@ -681,7 +681,7 @@ def check_finish(*, check: Check, result: dict[str, Any]) -> Check:
             _matches_record(locked, matched)
         transaction.on_commit(lambda: check_media_delete(check=locked))
         if locked.callback_url:
-            transaction.on_commit(lambda: check_callback_deliver(check_id=locked.pk))
+            _callback_enqueue(locked.pk)
     return locked
 
 
@@ -697,7 +697,7 @@ def check_fail(*, check: Check, code: str, message: str, detail: Any = None) -> 
         locked.save(update_fields=["status", "error", "finished_at", "updated_at"])
         transaction.on_commit(lambda: check_media_delete(check=locked))
         if locked.callback_url:
-            transaction.on_commit(lambda: check_callback_deliver(check_id=locked.pk))
+            _callback_enqueue(locked.pk)
     return locked
 
 
@@ -736,6 +736,14 @@ def check_representation(check: Check) -> dict[str, Any]:
         "result": check.result if check.status == CheckStatus.DONE else None,
         "error": check.error,
     }
+
+
+def _callback_enqueue(check_id: uuid.UUID) -> None:
+    """After commit, hand the callback to its Celery task: one POST now, retries with back-off
+    from the task, so no worker or request waits on a slow receiver more than once."""
+    from matching.tasks import check_callback_deliver as task
+
+    transaction.on_commit(lambda: task.delay(str(check_id)), robust=True)
 
 
 def check_callback_deliver(*, check_id: uuid.UUID) -> int | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError
 
 from matching import services
 from matching.models import FINAL_STATUSES, Check, CheckStatus
@@ -113,7 +113,6 @@ def video_check_run(*, check_id: uuid.UUID | str) -> str:
                 message="The video could not be analysed because of an internal error.",
             )
         raise
-    _schedule_callback_retry(check_id)
     return status
 
 
@@ -174,27 +173,6 @@ def _run(check_id: uuid.UUID | str) -> str:
     }
     finished = services.check_finish(check=check, result=result)
     return finished.status
-
-
-def _schedule_callback_retry(check_id: uuid.UUID | str) -> None:
-    """``check_finish`` / ``check_fail`` POST the callback once; a failed POST is retried by
-    the ``check_callback_deliver`` task with backoff."""
-    check = Check.objects.filter(pk=check_id).first()
-    if (
-        check is None
-        or not check.callback_url
-        or check.callback_delivered_at is not None
-        or check.status not in (CheckStatus.DONE, CheckStatus.FAILED)
-    ):
-        return
-    from matching.tasks import check_callback_deliver
-
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
-        transaction.on_commit(
-            lambda: check_callback_deliver.apply_async(
-                args=[str(check_id)], countdown=CALLBACK_BACKOFF_S
-            )
-        )
 
 
 def callback_backoff_s(attempt: int) -> int:
