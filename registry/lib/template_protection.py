@@ -28,30 +28,18 @@ What it does NOT protect against (be honest):
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 
 import numpy as np
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _INFO = b"likeness-registry/template-rotation/v1"
 
 
-def _hkdf_sha256(key: bytes, length: int, info: bytes, salt: bytes = b"") -> bytes:
-    """RFC 5869 HKDF with SHA-256 (extract then expand)."""
-    prk = hmac.new(salt or b"\x00" * 32, key, hashlib.sha256).digest()
-    output = b""
-    block = b""
-    counter = 1
-    while len(output) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        output += block
-        counter += 1
-    return output[:length]
-
-
 @functools.lru_cache(maxsize=16)
 def _rotation_cached(key: bytes, dimensions: int) -> np.ndarray:
-    seed_bytes = _hkdf_sha256(key, 32, _INFO + b"/" + str(dimensions).encode())
+    info = _INFO + b"/" + str(dimensions).encode()
+    seed_bytes = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
     rng = np.random.Generator(np.random.PCG64(int.from_bytes(seed_bytes, "big")))
     gaussian = rng.standard_normal((dimensions, dimensions))
     q, r = np.linalg.qr(gaussian)
