@@ -552,6 +552,30 @@ def _terms_salt(record_id: str) -> bytes:
     return hmac.new(settings.SUBJECT_COMMITMENT_KEY, message, hashlib.sha256).digest()[:16]
 
 
+def _clean_use_terms(
+    *,
+    purpose: str,
+    categories: Sequence[str],
+    media_types: Sequence[str],
+    territory: str,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+) -> tuple[str, list[str], list[str], str]:
+    """The described use shared by grants and consent requests, validated and normalised."""
+    purpose = (purpose or "").strip()
+    if not purpose or len(purpose) > MAX_PURPOSE_LENGTH:
+        raise ValidationFailed(
+            f"Describe the use in 1 to {MAX_PURPOSE_LENGTH} characters.",
+            detail={"purpose": "length"},
+        )
+    cleaned_categories = _clean_categories(categories, allow_all=False)
+    cleaned_media = _clean_media_types(media_types)
+    territory = _clean_territory(territory)
+    if valid_from and valid_until and valid_until <= valid_from:
+        raise ValidationFailed("valid_until must be after valid_from.")
+    return purpose, cleaned_categories, cleaned_media, territory
+
+
 def _grant_terms(
     *,
     person: Person,
@@ -569,17 +593,14 @@ def _grant_terms(
     """The signed payload of a grant and the row fields that mirror it, validated."""
     if organisation.kind not in (OrganisationKind.STUDIO, OrganisationKind.PLATFORM):
         raise ValidationFailed("Consent is granted to studios and platforms.")
-    purpose = (purpose or "").strip()
-    if not purpose or len(purpose) > MAX_PURPOSE_LENGTH:
-        raise ValidationFailed(
-            f"Describe the use in 1 to {MAX_PURPOSE_LENGTH} characters.",
-            detail={"purpose": "length"},
-        )
-    cleaned_categories = _clean_categories(categories, allow_all=False)
-    cleaned_media = _clean_media_types(media_types)
-    territory = _clean_territory(territory)
-    if valid_from and valid_until and valid_until <= valid_from:
-        raise ValidationFailed("valid_until must be after valid_from.")
+    purpose, cleaned_categories, cleaned_media, territory = _clean_use_terms(
+        purpose=purpose,
+        categories=categories,
+        media_types=media_types,
+        territory=territory,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
     salt = _terms_salt(record_id)
     valid_from = _to_ms(valid_from) if valid_from else None
     valid_until = _to_ms(valid_until) if valid_until else None
@@ -937,17 +958,14 @@ def consent_request_create(
         raise PermissionDeniedError("Only studios and platforms ask for consent.")
     if (person is None) == (not email):
         raise ValidationFailed("Address the request to one person: a handle or an email.")
-    purpose = (purpose or "").strip()
-    if not purpose or len(purpose) > MAX_PURPOSE_LENGTH:
-        raise ValidationFailed(
-            f"Describe the use in 1 to {MAX_PURPOSE_LENGTH} characters.",
-            detail={"purpose": "length"},
-        )
-    cleaned_categories = _clean_categories(categories, allow_all=False)
-    cleaned_media = _clean_media_types(media_types)
-    territory = _clean_territory(territory)
-    if valid_from and valid_until and valid_until <= valid_from:
-        raise ValidationFailed("valid_until must be after valid_from.")
+    purpose, cleaned_categories, cleaned_media, territory = _clean_use_terms(
+        purpose=purpose,
+        categories=categories,
+        media_types=media_types,
+        territory=territory,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
     invite_email = ""
     if email:
         invite_email = email.strip().lower()
