@@ -631,18 +631,26 @@ def _grant_terms(
     return payload, fields
 
 
+def _requested_terms(request: ConsentRequest) -> dict[str, Any]:
+    """The use a consent request asks for, as grant terms. The draft a person signs and the grant
+    logged on approval both come from here, so the signature covers exactly what is logged."""
+    return {
+        "organisation": request.organisation,
+        "purpose": request.purpose,
+        "categories": request.categories,
+        "media_types": request.media_types,
+        "territory": request.territory,
+        "valid_from": request.valid_from,
+        "valid_until": request.valid_until,
+        "project_ref": request.project_ref,
+    }
+
+
 def grant_draft(*, request: ConsentRequest, person: Person) -> dict[str, Any]:
     """The exact grant payload approving ``request`` would log, for the person to sign."""
     payload, _ = _grant_terms(
         person=person,
-        organisation=request.organisation,
-        purpose=request.purpose,
-        categories=request.categories,
-        media_types=request.media_types,
-        territory=request.territory,
-        valid_from=request.valid_from,
-        valid_until=request.valid_until,
-        project_ref=request.project_ref,
+        **_requested_terms(request),
         record_id=_new_id("rec"),
         issued_at=_to_ms(timezone.now()),
     )
@@ -1045,14 +1053,7 @@ def consent_request_approve(
         locked = _lock_request_for(request=request, person=person)
         grant = grant_record(
             person=person,
-            organisation=locked.organisation,
-            purpose=locked.purpose,
-            categories=locked.categories,
-            media_types=locked.media_types,
-            territory=locked.territory,
-            valid_from=locked.valid_from,
-            valid_until=locked.valid_until,
-            project_ref=locked.project_ref,
+            **_requested_terms(locked),
             actor=actor,
             person_signature=person_signature,
             record_id=record_id,
