@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +26,27 @@ NO_BROWSER_REASON = (
     "Debian's chromium and chromium-driver are not installed (run `make browsers` as root to "
     "install them)"
 )
+
+
+def decompression_bomb_png(side: int = 20_000) -> bytes:
+    """A valid ``side`` x ``side`` 1-bit PNG of about 60 kB: 400 megapixels (1.2 GB as RGB) if
+    decoded at the default size.
+
+    Written chunk by chunk with zlib, because building it with Pillow would allocate the very
+    bitmap the tests must show is never allocated.
+    """
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    row = b"\x00" * (1 + side // 8)  # filter byte + one bit per black pixel
+    compressor = zlib.compressobj(9)
+    pixels = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def redis_answers(url: str) -> bool:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from PIL import Image
 from matching.engine.base import Box, FaceEmbedding
 from matching.engine.dlib import DlibFaceEngine
 from matching.lib.imaging import decode_image
+from tests.support import decompression_bomb_png
 
 FACES_DIR = Path(
     os.environ.get("FACES_DIR", Path(__file__).resolve().parents[2].parent / "shared" / "faces")
@@ -211,23 +210,7 @@ def text_as_jpeg(derived_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def bomb_png(derived_dir: Path) -> Path:
-    """A valid 20000x20000 1-bit PNG of about 60 kB: 400 megapixels (1.2 GB as RGB) if decoded.
-
-    Written chunk by chunk with zlib, because building it with Pillow would allocate the very
-    bitmap the test must show is never allocated.
-    """
-    side = 20_000
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # 1-bit greyscale
-    row = b"\x00" * (1 + side // 8)  # filter byte + 2500 bytes of black pixels
-    compressor = zlib.compressobj(9)
-    pixels = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    """A valid 20000x20000 1-bit PNG of about 60 kB (see ``decompression_bomb_png``)."""
     path = derived_dir / "bomb.png"
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
+    path.write_bytes(decompression_bomb_png())
     return path

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from tests.matching.checks_fixtures import Platform, photo_bytes
+from tests.support import decompression_bomb_png
 
 pytestmark = pytest.mark.django_db
 
@@ -34,22 +33,6 @@ def error_of(response, status: int) -> dict:
     assert set(body["error"]) == {"code", "message", "detail"}
     assert body["error"]["message"]
     return body["error"]
-
-
-def bomb_png(side: int = 20_000) -> bytes:
-    """A valid PNG of ``side`` x ``side`` 1-bit pixels, about 60 kB: 400 MP if decoded."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    row = b"\x00" * (1 + side // 8)
-    compressor = zlib.compressobj(9)
-    pixels = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
 
 
 def encoded(image: Image.Image, fmt: str) -> bytes:
@@ -92,7 +75,7 @@ def test_a_truncated_photo_is_400_corrupt(platform):
 
 
 def test_a_decompression_bomb_is_refused_from_its_header(platform):
-    error = error_of(platform.check_file(bomb_png(), name="bomb.png"), 413)
+    error = error_of(platform.check_file(decompression_bomb_png(), name="bomb.png"), 413)
     assert error["code"] == "image_too_large"
     assert error["detail"]["width"] == 20_000
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
+
+from tests.support import decompression_bomb_png
 
 
 def jpeg(image: Image.Image, quality: int = 92) -> bytes:
@@ -55,7 +55,7 @@ def derived(faces_dir: Path) -> dict[str, bytes]:
         "text": b"Meeting notes - not a photo, just named like one\n" * 20,
         "truncated": full[: len(full) * 2 // 3],
         "no_face": jpeg(Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8))),
-        "bomb": _bomb_png(),
+        "bomb": decompression_bomb_png(),
         "gif": _gif(original),
     }
 
@@ -64,22 +64,6 @@ def _gif(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.resize((100, 120)).save(buffer, "GIF")
     return buffer.getvalue()
-
-
-def _bomb_png(side: int = 20_000) -> bytes:
-    """A valid 400-megapixel 1-bit PNG of about 60 kB, built without allocating the bitmap."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    row = b"\x00" * (1 + side // 8)
-    compressor = zlib.compressobj(9)
-    pixels = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture
