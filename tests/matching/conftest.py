@@ -214,3 +214,10 @@ def bomb_png(derived_dir: Path) -> Path:
     path = derived_dir / "bomb.png"
     path.write_bytes(decompression_bomb_png())
     return path
+
+
+@pytest.fixture
+def no_rate_limits(settings):
+    """Checks unthrottled, for tests about what a check answers rather than how often."""
+    settings.CHECKS_RATE_PER_KEY = "off"
+    settings.CHECKS_RATE_PER_ORGANISATION = "off"

@@ -19,12 +19,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limits")]
 
 
 @pytest.fixture
-def no_rate_limits(settings):
-    settings.CHECKS_RATE_PER_KEY = "off"
-    settings.CHECKS_RATE_PER_ORGANISATION = "off"
-
-
-@pytest.fixture
 def platform(db) -> Platform:
     return Platform("Clip Share")
 

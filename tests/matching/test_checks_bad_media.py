@@ -12,13 +12,7 @@ from PIL import Image
 from tests.matching.checks_fixtures import Platform, photo_bytes
 from tests.support import decompression_bomb_png
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_rate_limits(settings):
-    settings.CHECKS_RATE_PER_KEY = "off"
-    settings.CHECKS_RATE_PER_ORGANISATION = "off"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limits")]
 
 
 @pytest.fixture

@@ -10,15 +10,9 @@ import pytest
 from tests.matching.checks_fixtures import Platform, photo_bytes
 
 c2pa = pytest.importorskip("c2pa")
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limits")]
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
-
-
-@pytest.fixture(autouse=True)
-def no_rate_limits(settings):
-    settings.CHECKS_RATE_PER_KEY = "off"
-    settings.CHECKS_RATE_PER_ORGANISATION = "off"
 
 
 @pytest.fixture(scope="module")

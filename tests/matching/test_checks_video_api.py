@@ -10,15 +10,13 @@ from django.conf import settings
 from matching.models import Check, CheckMatch
 from tests.matching.checks_fixtures import Platform, enroll
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limits")]
 
 CLIP = "video/short_hamilton_clip.mp4"
 
 
 @pytest.fixture(autouse=True)
-def no_rate_limits(settings, tmp_path):
-    settings.CHECKS_RATE_PER_KEY = "off"
-    settings.CHECKS_RATE_PER_ORGANISATION = "off"
+def media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 

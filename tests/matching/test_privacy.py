@@ -13,13 +13,7 @@ from matching.services import opaque_reference
 from registry.services import api_key_create
 from tests.matching.checks_fixtures import Platform, enroll
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_rate_limits(settings):
-    settings.CHECKS_RATE_PER_KEY = "off"
-    settings.CHECKS_RATE_PER_ORGANISATION = "off"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limits")]
 
 
 def test_the_reference_is_an_hmac_of_organisation_and_person_under_the_registry_key(db):

@@ -34,12 +34,6 @@ def studio(db) -> Platform:
 
 
 @pytest.fixture
-def no_rate_limits(settings):
-    settings.CHECKS_RATE_PER_KEY = "off"
-    settings.CHECKS_RATE_PER_ORGANISATION = "off"
-
-
-@pytest.fixture
 def not_enqueued(monkeypatch):
     """Create checks without running them: each test drives the job itself."""
     monkeypatch.setattr(services, "_enqueue_video", lambda check_id: None)
