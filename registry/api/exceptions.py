@@ -9,6 +9,7 @@ else is a bug: it is logged with its traceback and answered with a plain 500 tha
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
@@ -83,8 +84,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
     if getattr(exc, "wait", None) is not None:
-        headers["Retry-After"] = str(int(exc.wait) + 1)
-        detail = {"retry_after_seconds": int(exc.wait) + 1}
+        # Whole seconds, rounded up so a client that waits this long is never early.
+        retry_after = max(1, math.ceil(exc.wait))
+        headers["Retry-After"] = str(retry_after)
+        detail = {"retry_after_seconds": retry_after}
     return Response(error_body(code, message, detail), status=exc.status_code, headers=headers)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import path
 from rest_framework import serializers
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +28,14 @@ class EchoApi(APIView):
         return Response({"count": data.validated_data["count"]})
 
 
+class ThrottledApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    def get(self, request):
+        raise Throttled(wait=float(request.query_params["wait"]))
+
+
 class PrivateApi(APIView):
     def get(self, request):
         return Response({})
@@ -35,6 +44,7 @@ class PrivateApi(APIView):
 urlpatterns = [
     path("api/v1/echo", EchoApi.as_view()),
     path("api/v1/private", PrivateApi.as_view()),
+    path("api/v1/throttled", ThrottledApi.as_view()),
 ]
 
 
@@ -79,3 +89,11 @@ def test_wrong_method_is_405_in_the_same_shape(client):
     response = client.delete("/api/v1/echo")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(("wait", "retry_after"), [(60, 60), (59.2, 60), (0.2, 1)])
+def test_retry_after_is_the_wait_rounded_up_to_whole_seconds(client, wait, retry_after):
+    response = client.get(f"/api/v1/throttled?wait={wait}")
+    assert response.status_code == 429
+    assert response["Retry-After"] == str(retry_after)
+    assert response.json()["error"]["detail"] == {"retry_after_seconds": retry_after}
