@@ -4,6 +4,11 @@
 once per data directory and reused by every later process (web, worker, tests): it listens on a
 Unix socket inside the data directory only, so it never competes for a TCP port. It keeps
 running until `stop()` (``make db-stop``) shuts it down cleanly with a fast shutdown.
+
+initdb's defaults size shared_buffers for a tiny machine (128 MB): a search index of a million
+templates (~800 MB) would then be read through the operating system's cache page by page on every
+query. The server is given an eighth of the machine's memory (at most 2 GB) once, at first start,
+with ``ALTER SYSTEM`` and a restart; a value set by hand in ``postgresql.auto.conf`` is kept.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATABASE_NAME = "registry"
+MAX_SHARED_BUFFERS_MB = 2048
 
 
 @dataclass(frozen=True)
@@ -45,12 +51,55 @@ def _server(data_dir: Path):
 
 def ensure_running(data_dir: Path) -> EmbeddedDatabase:
     server = _server(data_dir)
-    info = server.get_postmaster_info()
-    database = EmbeddedDatabase(
-        name=DATABASE_NAME, user="postgres", host=str(info.socket_dir), port=info.port or 5432
-    )
+    if not (data_dir / "postmaster.pid").exists():
+        # Stopped (``stop()``) since this process first started it: pgserver's handle is reused.
+        _start(server)
+    database = _database(server)
+    if _tune_memory(database, data_dir):
+        stop(data_dir)
+        _start(server)
+        database = _database(server)
     _ensure_database(database)
     return database
+
+
+def _start(server) -> None:
+    with server._lock:
+        server.ensure_postgres_running()
+
+
+def _database(server) -> EmbeddedDatabase:
+    info = server.get_postmaster_info()
+    return EmbeddedDatabase(
+        name=DATABASE_NAME, user="postgres", host=str(info.socket_dir), port=info.port or 5432
+    )
+
+
+def shared_buffers_mb() -> int:
+    """An eighth of the machine's memory, between 128 MB and ``MAX_SHARED_BUFFERS_MB``."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+    except (ValueError, OSError):
+        return 128
+    return max(128, min(MAX_SHARED_BUFFERS_MB, total // 8))
+
+
+def _tune_memory(database: EmbeddedDatabase, data_dir: Path) -> bool:
+    """Set shared_buffers once (first start); True when a restart is needed to apply it."""
+    auto_conf = data_dir / "postgresql.auto.conf"
+    if auto_conf.exists() and "shared_buffers" in auto_conf.read_text():
+        return False
+    import psycopg
+
+    with psycopg.connect(
+        dbname="postgres",
+        user=database.user,
+        host=database.host,
+        port=database.port,
+        autocommit=True,
+    ) as conn:
+        conn.execute(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers_mb()}MB'")
+    return True
 
 
 def _ensure_database(database: EmbeddedDatabase) -> None:
