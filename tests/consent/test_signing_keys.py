@@ -86,3 +86,15 @@ def test_rotation_retires_the_old_key_and_old_records_still_verify(db):
         assert ok, reason
     assert selectors.latest_tree_head().kid == new_key.kid
     assert selectors.log_audit().problems == []
+
+
+def test_the_first_receipt_after_a_rotation_is_signed_with_the_new_key(db):
+    before = services.receipt_sign(kind="media_check", body={"verdict": "clear"})
+    new_key, retired = services.signing_key_rotate()
+    after = services.receipt_sign(kind="media_check", body={"verdict": "clear"})
+    assert before["signatures"][0]["kid"] == retired.kid
+    assert after["signatures"][0]["kid"] == new_key.kid
+    keys = selectors.published_keys()
+    for receipt in (before, after):
+        ok, reason = signing.verify_envelope(receipt, keys)
+        assert ok, reason

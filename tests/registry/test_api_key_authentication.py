@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from registry.authentication import hash_secret
-from registry.models import ApiKey, OrganisationKind, User
+from registry.models import ApiKey, Organisation, OrganisationKind, User
 from registry.permissions import HasScopes, request_organisation
 from registry.services import api_key_create, api_key_revoke, organisation_create
 
@@ -88,6 +88,28 @@ def test_revoked_key_is_401(client, studio):
     response = _call(client, plaintext)
     assert response.status_code == 401
     assert response.json()["error"]["message"] == "This API key has been revoked."
+
+
+def test_a_key_revoked_while_in_use_is_refused_from_the_next_request(client, studio):
+    key, plaintext = api_key_create(
+        organisation=studio, name="ci", scopes=["checks:write"], created_by=None
+    )
+    assert _call(client, plaintext).status_code == 200
+    api_key_revoke(key=key, actor=None)
+    response = _call(client, plaintext)
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "This API key has been revoked."
+
+
+def test_a_suspended_organisations_keys_are_refused_from_the_next_request(client, studio):
+    _key, plaintext = api_key_create(
+        organisation=studio, name="ci", scopes=["checks:write"], created_by=None
+    )
+    assert _call(client, plaintext).status_code == 200
+    Organisation.objects.filter(pk=studio.pk).update(suspended_at=timezone.now())
+    response = _call(client, plaintext)
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "This organisation is suspended."
 
 
 def test_expired_key_is_401(client, studio):
