@@ -150,3 +150,46 @@ def test_search_works_while_a_rotation_is_half_done(enrolled, photo, keys):
         person_id, _distance = _nearest_person(_embedding(photo(file)))
         assert person_id == enrolled[name].pk, name
     assert templates_rekey()["remaining"] == 0
+
+
+def _representatives() -> dict[tuple[int, int], list[int]]:
+    groups: dict[tuple[int, int], list[int]] = {}
+    for pk, person_id, version, indexed in FaceTemplate.objects.values_list(
+        "pk", "person_id", "key_version", "representative"
+    ):
+        groups.setdefault((person_id, version), [])
+        if indexed:
+            groups[(person_id, version)].append(pk)
+    return groups
+
+
+def test_each_person_keeps_one_indexed_template_through_enrollment_deletion_and_rotation(
+    enrolled, photo, keys, settings
+):
+    from registry.services import template_delete, templates_rekey
+
+    def one_each() -> None:
+        groups = _representatives()
+        assert groups and all(len(chosen) == 1 for chosen in groups.values()), groups
+
+    one_each()
+    probes = {name: _embedding(photo(file)) for name, file in PROBES.items()}
+
+    # A rotation moving one row per batch splits people across versions on the way; each batch
+    # chooses again for the people it touched.
+    keys.TEMPLATE_KEYS = {1: KEY_1, 2: KEY_2}
+    assert templates_rekey(batch_size=1)["remaining"] == 0
+    one_each()
+    template_key_versions_forget()
+    for name, probe in probes.items():
+        (best, *_rest) = faces_nearest(embedding=probe, limit=5)  # through the index
+        assert best.person_id == enrolled[name].pk, name
+
+    # Deleting the indexed template hands the role to the person's other one.
+    obama = enrolled["obama"]
+    ((indexed,),) = [v for (pid, _v), v in _representatives().items() if pid == obama.pk]
+    template_delete(person=obama, template_id=indexed)
+    remaining = FaceTemplate.objects.get(person=obama)
+    assert remaining.representative
+    (best, *_rest) = faces_nearest(embedding=probes["obama"], limit=5)
+    assert best.person_id == obama.pk
