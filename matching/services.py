@@ -77,11 +77,18 @@ def opaque_reference(*, organisation_id: int | None, person_id: int) -> str:
     return "ref_" + digest[:32]
 
 
-def category_check(category: str) -> str:
-    if category not in USE_CATEGORIES:
+def category_check(category: Any) -> str:
+    """``category`` when it is one of the use categories; else a 400 that lists them."""
+    if category is None or category == "":
         raise ValidationFailed(
-            f"Unknown use category {category!r}; use one of {', '.join(USE_CATEGORIES)}.",
-            detail={"category": category, "allowed": list(USE_CATEGORIES)},
+            f"category: a use category is required ({', '.join(USE_CATEGORIES)}).",
+            detail={"category": "required", "allowed": list(USE_CATEGORIES)},
+        )
+    if not isinstance(category, str) or category not in USE_CATEGORIES:
+        shown = category[:50] if isinstance(category, str) else type(category).__name__
+        raise ValidationFailed(
+            f"Unknown use category {shown!r}; use one of {', '.join(USE_CATEGORIES)}.",
+            detail={"category": shown, "allowed": list(USE_CATEGORIES)},
         )
     return category
 
@@ -384,7 +391,46 @@ def c2pa_signal(data: bytes) -> dict[str, Any]:
     }
 
 
-def embeddings_faces(*, embeddings: Any, boxes: list | None) -> list[FaceObservation]:
+def embeddings_check(
+    *,
+    category: Any,
+    embeddings: Any,
+    boxes: Any = None,
+    organisation: Organisation | None,
+    api_key: ApiKey | None,
+) -> dict[str, Any]:
+    """A synchronous check of embeddings the platform computed itself: the API representation.
+
+    Takes the request's values as parsed from JSON and validates them here, the embeddings as one
+    numpy array (a DRF field per number cost more than the search).
+    """
+    category_check(category)
+    faces = embeddings_faces(embeddings=embeddings, boxes=boxes)
+    decision = faces_decide(
+        faces=faces, category=category, organisation=organisation, media_type="image"
+    )
+    return check_record(
+        kind=CheckKind.EMBEDDINGS,
+        organisation=organisation,
+        api_key=api_key,
+        category=category,
+        media_sha256=embeddings_digest(faces),
+        media_type="application/json",
+        decision=decision,
+    )
+
+
+def _is_box(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 4
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    )
+
+
+def embeddings_faces(*, embeddings: Any, boxes: Any) -> list[FaceObservation]:
+    """One observation per embedding (a list of ``engine.dimensions`` finite numbers each), with
+    the optional ``[top, right, bottom, left]`` box sent for it."""
     engine = get_engine()
     if not isinstance(embeddings, list) or not embeddings:
         raise ValidationFailed(
@@ -397,7 +443,7 @@ def embeddings_faces(*, embeddings: Any, boxes: list | None) -> list[FaceObserva
         )
     try:
         array = np.asarray(embeddings, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         array = None
     if (
         array is None
@@ -409,8 +455,15 @@ def embeddings_faces(*, embeddings: Any, boxes: list | None) -> list[FaceObserva
             f"embeddings: each must be {engine.dimensions} finite numbers from {engine.name}.",
             detail={"dimensions": engine.dimensions, "model": engine.name},
         )
-    if boxes is not None and len(boxes) != len(embeddings):
-        raise ValidationFailed("boxes: send one box per embedding, or none.")
+    if boxes is not None and (
+        not isinstance(boxes, list)
+        or len(boxes) != len(embeddings)
+        or not all(_is_box(box) for box in boxes)
+    ):
+        raise ValidationFailed(
+            "boxes: send one [top, right, bottom, left] box of 4 integers per embedding, or none.",
+            detail={"boxes": "one per embedding"},
+        )
     return [
         FaceObservation(box=list(boxes[i]) if boxes else [], vector=array[i].astype(np.float32))
         for i in range(len(array))

@@ -142,6 +142,7 @@ class ChecksApi(APIView):
     permission_classes = [HasScopes.require(scopes.CHECKS_WRITE)]
     parser_classes = [JSONParser, MultiPartParser]
 
+    # Describes the JSON body in the schema; services.embeddings_check validates it.
     class JsonInputSerializer(serializers.Serializer):
         category = serializers.ChoiceField(choices=USE_CATEGORIES)
         embeddings = EmbeddingsField(
@@ -195,7 +196,10 @@ class ChecksApi(APIView):
             key_id=key.pk if key else None,
             organisation_id=organisation.pk if organisation else None,
         )
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:  # malformed: left to the parser, which reads what is there
+            length = 0
         if length > max(settings.MAX_VIDEO_BYTES, settings.MAX_IMAGE_BYTES) + MULTIPART_OVERHEAD:
             raise PayloadTooLarge(
                 "The upload is larger than any check accepts.",
@@ -203,26 +207,19 @@ class ChecksApi(APIView):
             )
         if request.content_type.startswith("multipart/"):
             return self._media(request, organisation, key)
-        data = self.JsonInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        faces = services.embeddings_faces(
-            embeddings=data.validated_data["embeddings"],
-            boxes=data.validated_data.get("boxes"),
-        )
-        decision = services.faces_decide(
-            faces=faces,
-            category=data.validated_data["category"],
-            organisation=organisation,
-            media_type="image",
-        )
-        body = services.check_record(
-            kind=CheckKind.EMBEDDINGS,
+        # Validated by the service (embeddings as one numpy array), not by JsonInputSerializer.
+        data = request.data
+        if not isinstance(data, dict):
+            raise ValidationFailed(
+                'Send a JSON object: {"category": ..., "embeddings": [[...], ...]}.',
+                code="malformed_request",
+            )
+        body = services.embeddings_check(
+            category=data.get("category"),
+            embeddings=data.get("embeddings"),
+            boxes=data.get("boxes"),
             organisation=organisation,
             api_key=key,
-            category=data.validated_data["category"],
-            media_sha256=services.embeddings_digest(faces),
-            media_type="application/json",
-            decision=decision,
         )
         return Response(body, status=200)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -125,6 +126,61 @@ def test_bad_embeddings_are_400(platform):
     )
     assert response.status_code == 400
     error_of(platform.check_embeddings([[0.1] * 128], boxes=[[1, 2, 3]]), 400)
+
+
+GOOD = [0.01] * 128
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{not json",
+        '{"category": "commercial", "embeddings": [[0.1',
+        "[]",
+        '"commercial"',
+        "null",
+        "{}",
+        json.dumps({"embeddings": [GOOD]}),
+        json.dumps({"category": ["commercial"], "embeddings": [GOOD]}),
+        json.dumps({"category": "bananas", "embeddings": [GOOD]}),
+        json.dumps({"category": "commercial"}),
+        json.dumps({"category": "commercial", "embeddings": "0.1, 0.2"}),
+        json.dumps({"category": "commercial", "embeddings": GOOD}),
+        json.dumps({"category": "commercial", "embeddings": [["x"] * 128]}),
+        json.dumps({"category": "commercial", "embeddings": [[{"a": 1}] * 128]}),
+        json.dumps({"category": "commercial", "embeddings": [GOOD, GOOD[:64]]}),
+        json.dumps({"category": "commercial", "embeddings": [[GOOD] * 2]}),
+        '{"category": "commercial", "embeddings": [[1e400' + ", 0" * 127 + "]]}",
+        '{"category": "commercial", "embeddings": [[1' + "0" * 400 + ", 0" * 127 + "]]}",
+        json.dumps({"category": "commercial", "embeddings": [GOOD], "boxes": [[1, 2, 3, "4"]]}),
+        json.dumps({"category": "commercial", "embeddings": [GOOD], "boxes": [[1, 2, 3, True]]}),
+        json.dumps({"category": "commercial", "embeddings": [GOOD], "boxes": [1, 2, 3, 4]}),
+        json.dumps({"category": "commercial", "embeddings": [GOOD], "boxes": {"a": 1}}),
+        json.dumps({"category": "commercial", "embeddings": [GOOD], "boxes": []}),
+    ],
+)
+def test_a_malformed_json_check_is_a_clear_400(platform, body):
+    response = platform.client.post(
+        "/api/v1/checks", body, content_type="application/json", **platform.auth
+    )
+    error_of(response, 400)
+
+
+def test_a_json_check_in_another_content_type_is_415(platform):
+    response = platform.client.post(
+        "/api/v1/checks",
+        json.dumps({"category": "commercial", "embeddings": [GOOD]}),
+        content_type="text/plain",
+        **platform.auth,
+    )
+    error_of(response, 415)
+
+
+def test_boxes_sent_with_embeddings_are_echoed_back(platform):
+    response = platform.check_embeddings([GOOD, GOOD], boxes=[[1, 2, 3, 4], [5, 6, 7, 8]])
+    assert response.status_code == 200, response.content
+    faces = response.json()["result"]["faces"]
+    assert [face["box"] for face in faces] == [[1, 2, 3, 4], [5, 6, 7, 8]]
 
 
 def test_exactly_100_embeddings_are_accepted(platform):
