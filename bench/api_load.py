@@ -182,7 +182,9 @@ def database_url() -> str:
     return f"postgresql://{settings['USER']}@{host}:{settings['PORT']}/{BENCH_DATABASE}"
 
 
-def start_server(*, workers: int, naive: bool, port: int, log: Path) -> subprocess.Popen:
+def start_server(
+    *, workers: int, threads: int, naive: bool, port: int, log: Path
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -203,7 +205,9 @@ def start_server(*, workers: int, naive: bool, port: int, log: Path) -> subproce
             "--bind",
             f"127.0.0.1:{port}",
             "--worker-class",
-            "sync",
+            "gthread" if threads > 1 else "sync",
+            "--threads",
+            str(threads),
             "--keep-alive",
             "30",
             "--preload",
@@ -233,6 +237,59 @@ def stop_server(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a live process so far (0 if it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        return [int(c) for task in tasks for c in (task / "children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _database_backends() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [BENCH_DATABASE],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+class CpuMeter:
+    """CPU used during a run by the web workers and by the database's connections.
+
+    The workers are the gunicorn master's children; the database side is the server processes
+    connected to ``bench_api`` (persistent connections: with a connection per request, as in the
+    naive run, they come and go and are not counted). wrk's own CPU comes from the child rusage.
+    """
+
+    def __init__(self, server: subprocess.Popen) -> None:
+        self.workers = _children(server.pid)
+        self.backends = _database_backends()
+        self.started = {pid: _cpu_seconds(pid) for pid in self.workers + self.backends}
+        self.wrk_started = os.times().children_user + os.times().children_system
+        connection.close()
+
+    def per_request_ms(self, requests: int) -> dict[str, float]:
+        spent = {pid: _cpu_seconds(pid) - start for pid, start in self.started.items()}
+        wrk = os.times().children_user + os.times().children_system - self.wrk_started
+        web = sum(spent[pid] for pid in self.workers)
+        database = sum(spent[pid] for pid in self.backends)
+        return {
+            "web_ms": round(1000 * web / requests, 2),
+            "database_ms": round(1000 * database / requests, 2),
+            "wrk_ms": round(1000 * wrk / requests, 2),
+        }
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -285,7 +342,10 @@ def main() -> None:
     parser.add_argument("--naive-duration", type=int, default=15)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--gunicorn-threads", type=int, default=1, help="threads per worker (gthread when > 1)"
+    )
     # The index the migrations build (registry/migrations/0005_template_representative.py).
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=64)
@@ -335,13 +395,26 @@ def main() -> None:
     for name, naive, duration in runs:
         port = free_port()
         server = start_server(
-            workers=args.workers, naive=naive, port=port, log=workdir / f"{name}.log"
+            workers=args.workers,
+            threads=args.gunicorn_threads,
+            naive=naive,
+            port=port,
+            log=workdir / f"{name}.log",
         )
         try:
             # Warm up: every worker loads its modules and opens its connection.
             run_wrk(port, script, 3, args.connections, args.threads)
             print(f"{name}: {duration} s of load ...", file=sys.stderr, flush=True)
+            load_before = os.getloadavg()
+            meter = CpuMeter(server)
             result = run_wrk(port, script, duration, args.connections, args.threads)
+            result["cpu_per_request"] = meter.per_request_ms(result["requests"])
+            if naive:
+                result["cpu_per_request"].pop("database_ms")
+            result["load_average"] = {
+                "before": [round(x, 2) for x in load_before],
+                "after": [round(x, 2) for x in os.getloadavg()],
+            }
         finally:
             stop_server(server)
         print(result.pop("wrk_output"), file=sys.stderr)
