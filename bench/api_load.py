@@ -7,9 +7,8 @@
 Seeds its own database (``bench_api`` on the embedded server, never the development data):
 100,000 people with 3 protected templates each (synthetic, face-like: see bench/search.py),
 an active all-uses opt-out for ``--optout-fraction`` of them (placeholder log entries: the check
-path never reads the log), the HNSW index over each person's representative template (m=16,
-ef_construction=64, as the migrations build it), and a platform organisation with a checks:write
-key.
+path never reads the log), the HNSW index over every template (m=16, ef_construction=64, as
+the migrations build it), and a platform organisation with a checks:write key.
 
 Then, for each configuration, it starts gunicorn (``registry.wsgi``, sync workers) on a local
 port against that database and drives ``POST /api/v1/checks`` with wrk for ``--duration``
@@ -346,7 +345,7 @@ def main() -> None:
     parser.add_argument(
         "--gunicorn-threads", type=int, default=1, help="threads per worker (gthread when > 1)"
     )
-    # The index the migrations build (registry/migrations/0005_template_representative.py).
+    # The index the migrations build (registry/migrations/0004_template_hnsw_index.py).
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=64)
     parser.add_argument("--rebuild", action="store_true")

@@ -105,11 +105,8 @@ def person_centres(seed: int, people: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(0, CENTRE_SD, size=(people, DIMENSIONS))
 
 
-def _copy_binary_vectors(
-    person_ids: np.ndarray, vectors: np.ndarray, representative: np.ndarray
-) -> bytes:
-    """PostgreSQL binary COPY data for rows (person_id int4, embedding vector, representative
-    bool)."""
+def _copy_binary_vectors(person_ids: np.ndarray, vectors: np.ndarray) -> bytes:
+    """PostgreSQL binary COPY data for rows (person_id int4, embedding vector)."""
     rows = np.zeros(
         len(person_ids),
         dtype=np.dtype(
@@ -121,19 +118,15 @@ def _copy_binary_vectors(
                 ("dim", ">i2"),
                 ("unused", ">i2"),
                 ("values", ">f4", (DIMENSIONS,)),
-                ("len_representative", ">i4"),
-                ("representative", "u1"),
             ]
         ),
     )
-    rows["fields"] = 3
+    rows["fields"] = 2
     rows["len_person"] = 4
     rows["person"] = person_ids
     rows["len_vector"] = 4 + 4 * DIMENSIONS
     rows["dim"] = DIMENSIONS
     rows["values"] = vectors
-    rows["len_representative"] = 1
-    rows["representative"] = representative
     header = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
     return header + rows.tobytes() + struct.pack(">h", -1)
 
@@ -157,10 +150,7 @@ def load_templates(
         cursor.execute(f"TRUNCATE {FaceTemplate._meta.db_table}, {Person._meta.db_table} CASCADE")
         cursor.execute(f"DROP INDEX IF EXISTS {INDEX_NAME}")
         cursor.execute("DROP TABLE IF EXISTS bench_staging")
-        cursor.execute(
-            "CREATE UNLOGGED TABLE bench_staging "
-            "(person_id int4, embedding vector, representative bool)"
-        )
+        cursor.execute("CREATE UNLOGGED TABLE bench_staging (person_id int4, embedding vector)")
     centres = person_centres(seed, people)
     rng = np.random.default_rng(seed + 1)
     raw = connection.connection
@@ -179,13 +169,7 @@ def load_templates(
             0, noise_sd, size=(count, per_person, DIMENSIONS)
         )
         protected = protect(samples.reshape(-1, DIMENSIONS), key)
-        # The representative (the one indexed template) is each person's most central sample,
-        # chosen as registry.services.templates_representatives_refresh chooses it.
-        spread = np.linalg.norm(samples[:, :, None, :] - samples[:, None, :, :], axis=3)
-        central = np.argmin(spread.max(axis=2), axis=1)
-        representative = np.zeros((count, per_person), dtype=np.uint8)
-        representative[np.arange(count), central] = 1
-        data = _copy_binary_vectors(ids, protected, representative.ravel())
+        data = _copy_binary_vectors(ids, protected)
         with (
             raw.cursor() as cursor,
             cursor.copy("COPY bench_staging FROM STDIN WITH (FORMAT binary)") as copy,
@@ -198,10 +182,9 @@ def load_templates(
         cursor.execute(
             f"""
             INSERT INTO {FaceTemplate._meta.db_table}
-                (person_id, embedding, representative, key_version, model_name, model_version,
-                 quality, face_px, created_at)
-            SELECT person_id, embedding, representative, %s, 'synthetic', '1', 1.0, 200, %s
-            FROM bench_staging
+                (person_id, embedding, key_version, model_name, model_version, quality, face_px,
+                 created_at)
+            SELECT person_id, embedding, %s, 'synthetic', '1', 1.0, 200, %s FROM bench_staging
             """,  # noqa: S608
             [key_version, created],
         )
@@ -227,7 +210,7 @@ def build_index(*, m: int, ef_construction: int, workers: int, memory: str) -> f
         cursor.execute(
             f"CREATE INDEX {INDEX_NAME} ON {FaceTemplate._meta.db_table} "
             f"USING hnsw (embedding vector_l2_ops) WITH (m = {int(m)}, "
-            f"ef_construction = {int(ef_construction)}) WHERE representative"
+            f"ef_construction = {int(ef_construction)})"
         )
         cursor.execute("RESET maintenance_work_mem")
         cursor.execute("RESET max_parallel_maintenance_workers")

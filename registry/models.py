@@ -190,18 +190,11 @@ class FaceTemplate(models.Model):
     ``embedding`` is the engine's embedding after the secret orthogonal rotation of template key
     ``key_version`` (see ``registry.lib.template_protection``): distances are preserved, so search
     works, but the stored vector is not the model's output.
-
-    ``representative`` marks, for each person and key version, the one template the HNSW index
-    holds (the most central one: ``registry.services.templates_representatives_refresh``). The
-    search finds people through it and then compares every template of those people exactly;
-    see ``matching.selectors``. New rows default to True, so a row nobody refreshed is still
-    found (a person with several representatives only costs the search a little more work).
     """
 
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="templates")
     embedding = EmbeddingField(dimensions=128)
     key_version = models.PositiveIntegerField()
-    representative = models.BooleanField(default=True)
     model_name = models.CharField(max_length=100)
     model_version = models.CharField(max_length=100)
     quality = models.FloatField()

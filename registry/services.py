@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
@@ -580,7 +579,6 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
             outcome.template_id = template.pk
             count += 1
         if any(outcome.accepted for outcome, _face, _data in analysed):
-            templates_representatives_refresh(person_ids=[person.pk])
             # New photos count as a confirmation that the person still wants to be protected.
             person.templates_confirmed_at = timezone.now()
             person.retention_reminded_at = None
@@ -597,53 +595,9 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
 
 def template_delete(*, person: Person, template_id: int) -> None:
     """Remove one of the person's photos: its template and, if kept, the encrypted photo."""
-    with transaction.atomic():
-        Person.objects.select_for_update().filter(pk=person.pk).first()
-        deleted, _ = FaceTemplate.objects.filter(person=person, pk=template_id).delete()
-        if not deleted:
-            raise NotFound("No such photo.")
-        templates_representatives_refresh(person_ids=[person.pk])
-
-
-def templates_representatives_refresh(*, person_ids: Iterable[int]) -> int:
-    """Choose again, for each of these people and each key version, the template the search
-    index holds: the most central one (the smallest largest distance to the person's other
-    templates of that version; ties by id). Returns how many rows changed.
-
-    The search finds people through this template and then compares all of their templates
-    exactly (``matching.selectors``), so the more central it is, the sooner a photo of the person
-    reaches it. Only rows whose flag changes are written: a flag change is a new index entry.
-    Call inside the transaction that changed the person's templates.
-    """
-    ids = sorted({int(pk) for pk in person_ids})
-    if not ids:
-        return 0
-    groups: dict[tuple[int, int], list[tuple[int, Any]]] = {}
-    for pk, person_id, version, embedding in (
-        FaceTemplate.objects.filter(person_id__in=ids)
-        .order_by("pk")
-        .values_list("pk", "person_id", "key_version", "embedding")
-    ):
-        groups.setdefault((person_id, version), []).append((pk, embedding))
-    chosen = [representative_choose(rows) for rows in groups.values()]
-    changed = FaceTemplate.objects.filter(
-        person_id__in=ids, pk__in=chosen, representative=False
-    ).update(representative=True)
-    changed += (
-        FaceTemplate.objects.filter(person_id__in=ids, representative=True)
-        .exclude(pk__in=chosen)
-        .update(representative=False)
-    )
-    return changed
-
-
-def representative_choose(rows: list[tuple[int, Any]]) -> int:
-    """The id of the most central of ``(id, vector)`` rows (ties: the smallest id)."""
-    if len(rows) == 1:
-        return rows[0][0]
-    vectors = np.stack([np.asarray(vector, dtype=np.float64) for _pk, vector in rows])
-    distances = np.linalg.norm(vectors[:, None, :] - vectors[None, :, :], axis=2)
-    return rows[int(np.argmin(distances.max(axis=1)))][0]
+    deleted, _ = FaceTemplate.objects.filter(person=person, pk=template_id).delete()
+    if not deleted:
+        raise NotFound("No such photo.")
 
 
 def templates_confirm(*, person: Person) -> Person:
@@ -840,7 +794,7 @@ def templates_rekey(*, to_version: int | None = None, batch_size: int = 500) -> 
             rows = list(
                 FaceTemplate.objects.exclude(key_version=target)
                 .select_for_update(skip_locked=True)
-                .only("pk", "person_id", "embedding", "key_version")[:batch_size]
+                .only("pk", "embedding", "key_version")[:batch_size]
             )
             if not rows:
                 break
@@ -848,9 +802,6 @@ def templates_rekey(*, to_version: int | None = None, batch_size: int = 500) -> 
                 row.embedding = reprotect(row.embedding, template_key(row.key_version), new_key)
                 row.key_version = target
             FaceTemplate.objects.bulk_update(rows, ["embedding", "key_version"])
-            # Each person keeps one indexed template per version, also while they have some
-            # templates on each side of the rotation.
-            templates_representatives_refresh(person_ids={row.person_id for row in rows})
             moved += len(rows)
     remaining = FaceTemplate.objects.exclude(key_version=target).count()
     logger.info("template rekey to v%d moved=%d remaining=%d", target, moved, remaining)

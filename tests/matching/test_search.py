@@ -14,7 +14,6 @@ from matching.selectors import faces_nearest
 from registry.db import uses_pgvector, vector_literal
 from registry.lib.template_protection import protect
 from registry.models import FaceTemplate, Person
-from registry.services import representative_choose, templates_representatives_refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -54,8 +53,6 @@ def store(embeddings: np.ndarray) -> tuple[list[Person], dict[int, np.ndarray]]:
                 face_px=200,
             )
             raw_by_template[template.pk] = sample
-    # As enrollment leaves them: one indexed template per person and key version.
-    templates_representatives_refresh(person_ids=[person.pk for person in people])
     return people, raw_by_template
 
 
@@ -86,12 +83,12 @@ def use_the_hnsw_index() -> bool:
         else:
             cursor.execute(
                 "CREATE INDEX template_embedding_hnsw ON registry_facetemplate "
-                "USING hnsw (embedding vector_l2_ops) WHERE representative"
+                "USING hnsw (embedding vector_l2_ops)"
             )
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(
-            "EXPLAIN SELECT id FROM registry_facetemplate WHERE representative "
-            "ORDER BY embedding <-> %s::vector LIMIT 5",
+            "EXPLAIN SELECT id FROM registry_facetemplate ORDER BY embedding <-> "
+            "%s::vector LIMIT 5",
             [vector_literal(np.zeros(128))],
         )
         plan = " ".join(row[0] for row in cursor.fetchall())
@@ -170,39 +167,6 @@ def test_no_candidates_and_no_templates_give_no_hits(gallery):
     FaceTemplate.objects.all().delete()
     selectors.template_key_versions_forget()
     assert faces_nearest(embedding=embeddings[0, 0]) == []
-
-
-def test_a_person_is_found_through_their_representative_with_their_nearest_template(gallery):
-    """The index holds one template per person and version; the distance reported is still the
-    person's nearest template, when that is not the indexed one."""
-    rng, _embeddings, _people, raw, person_of = gallery
-    indexed = set(FaceTemplate.objects.filter(representative=True).values_list("id", flat=True))
-    assert len(indexed) == 80 * 2  # every person has templates under both key versions
-    checked = 0
-    for template_id, sample in raw.items():
-        if template_id in indexed:
-            continue
-        query = sample + rng.normal(0, 0.01, 128)
-        expected = brute_force(query, raw, person_of)[0]
-        assert expected[1] == template_id
-        hits = faces_nearest(embedding=query, limit=1)
-        assert [(h.template_id, h.person_id) for h in hits] == [
-            (template_id, person_of[template_id])
-        ]
-        assert hits[0].distance == pytest.approx(expected[0], abs=1e-4)
-        checked += 1
-        if checked == 20:
-            break
-    assert checked == 20
-
-
-def test_the_representative_is_the_most_central_template():
-    a, b, c = np.zeros(128), np.zeros(128), np.zeros(128)
-    b[0], c[0] = 0.3, 0.5
-    # b is 0.3 from a and 0.2 from c: its largest distance (0.3) is the smallest.
-    assert representative_choose([(1, a), (2, b), (3, c)]) == 2
-    assert representative_choose([(7, a)]) == 7
-    assert representative_choose([(4, a), (5, a.copy())]) == 4  # a tie: the first id
 
 
 def test_a_query_of_the_wrong_size_is_refused():
