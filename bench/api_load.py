@@ -7,7 +7,7 @@
 Seeds its own database (``bench_api`` on the embedded server, never the development data):
 100,000 people with 3 protected templates each (synthetic, face-like: see bench/search.py),
 an active all-uses opt-out for ``--optout-fraction`` of them (placeholder log entries: the check
-path never reads the log), the HNSW index over every template (m=16, ef_construction=64, as
+path never reads the log), the HNSW index over every template (m=32, ef_construction=64, as
 the migrations build it), and a platform organisation with a checks:write key.
 
 Then, for each configuration, it starts gunicorn (``registry.wsgi``, sync workers) on a local
@@ -345,8 +345,8 @@ def main() -> None:
     parser.add_argument(
         "--gunicorn-threads", type=int, default=1, help="threads per worker (gthread when > 1)"
     )
-    # The index the migrations build (registry/migrations/0004_template_hnsw_index.py).
-    parser.add_argument("--m", type=int, default=16)
+    # The index the migrations build (registry/migrations/0005_template_hnsw_m32.py).
+    parser.add_argument("--m", type=int, default=32)
     parser.add_argument("--ef-construction", type=int, default=64)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--skip-naive", action="store_true")

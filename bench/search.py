@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/search.py                         # 1,000,000 templates, 500 queries
     .venv/bin/python bench/search.py --templates 100000 --rebuild
-    .venv/bin/python bench/search.py --m 16 --ef-construction 64 --ef-search 40,64,100
+    .venv/bin/python bench/search.py --m 32 --ef-construction 64 --ef-search 40,64,100
 
 Works in its own database (``bench_search`` on the configured server, so the development data is
 never touched). Templates look like face embeddings: one centre per synthetic person, several
@@ -275,7 +275,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--exact-queries", type=int, default=100)
     parser.add_argument("--naive-queries", type=int, default=3)
-    parser.add_argument("--m", type=int, default=16)
+    parser.add_argument("--m", type=int, default=32)
     parser.add_argument("--ef-construction", type=int, default=64)
     parser.add_argument("--ef-search", default="40,64,100")
     parser.add_argument("--workers", type=int, default=2)
