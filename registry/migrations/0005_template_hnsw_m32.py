@@ -4,6 +4,11 @@ On 1,000,000 synthetic templates (docs/benchmarks.md, search) pgvector's default
 the checks' filtered search agreeing with the exact search on only 0.90 of queries with a
 candidate in the review band; m = 32 agrees on 0.99, and the unfiltered recall@1 at the same
 query time rises from 0.88 to 0.96 (ef_search 64). The build takes about twice as long.
+
+The build gets 1 GB of maintenance_work_mem, which holds the graph of about 700,000 templates at
+m = 32; beyond that pgvector continues on disk, many times slower (a million templates: over 30
+minutes instead of 9). With more templates, build the index by hand with more memory first
+(docs/benchmarks.md, search) -- the migration keeps an index of that name and parameters.
 """
 
 from django.db import migrations
@@ -14,6 +19,14 @@ TABLE = "registry_facetemplate"
 
 
 def _rebuild(schema_editor, m: int) -> None:
+    if vector_extension_installed(schema_editor.connection):
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'template_embedding_hnsw'"
+            )
+            existing = cursor.fetchone()
+        if existing and f"m='{m}', ef_construction='64'" in existing[0]:
+            return  # already built (by hand, with more memory)
     schema_editor.execute("DROP INDEX IF EXISTS template_embedding_hnsw")
     if vector_extension_installed(schema_editor.connection):
         # The default 64 MB would send the graph of a large table to disk: tens of minutes.
