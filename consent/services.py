@@ -45,6 +45,7 @@ from consent.models import (
     WebhookEndpoint,
 )
 from consent.selectors import DatabaseNodeStore, consent_decision
+from registry.db import model_from_row
 from registry.lib.errors import (
     Conflict,
     NotFound,
@@ -121,7 +122,7 @@ def _signing_key_read_current() -> SigningKey | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    return SigningKey.from_db(connection.alias, [f.attname for f in _SIGNING_KEY_FIELDS], row)
+    return model_from_row(SigningKey, _SIGNING_KEY_FIELDS, row)
 
 
 def signing_key_current() -> SigningKey:

@@ -17,12 +17,12 @@ import hmac
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import Model
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from registry.db import model_from_row
 from registry.models import ApiKey, Organisation
 
 KEY_PREFIX = "lr"
@@ -55,15 +55,6 @@ _KEY_SQL = f"""
 """  # noqa: S608 - our own table and column names; the prefix is a parameter
 
 
-def _from_row(model: type[Model], fields, values) -> Model:
-    """A model instance from raw column values, converted as the ORM would (JSON fields)."""
-    converted = [
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-        for field, value in zip(fields, values, strict=True)
-    ]
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
-
-
 def key_by_prefix(prefix: str) -> ApiKey | None:
     """The key with ``prefix`` and, for an organisation key, its organisation: one statement.
 
@@ -74,9 +65,11 @@ def key_by_prefix(prefix: str) -> ApiKey | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    key = _from_row(ApiKey, _KEY_FIELDS, row[: len(_KEY_FIELDS)])
+    key = model_from_row(ApiKey, _KEY_FIELDS, row[: len(_KEY_FIELDS)])
     if key.organisation_id is not None:
-        key.organisation = _from_row(Organisation, _ORGANISATION_FIELDS, row[len(_KEY_FIELDS) :])
+        key.organisation = model_from_row(
+            Organisation, _ORGANISATION_FIELDS, row[len(_KEY_FIELDS) :]
+        )
     return key
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from django.db import connections, models
+from django.db import connection, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 
@@ -97,3 +97,13 @@ class EmbeddingField(models.Field):
 def vector_literal(vector: Any) -> str:
     """pgvector's text input form, usable as a ``%s::vector`` query parameter."""
     return "[" + ",".join(repr(float(x)) for x in np.asarray(vector).ravel()) + "]"
+
+
+def model_from_row(model: type[models.Model], fields, values) -> models.Model:
+    """A ``model`` instance from raw column values of ``fields`` (in that order), converted as the
+    ORM would (``from_db_value``): for hot paths that read a row with one plain SQL statement."""
+    converted = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
