@@ -89,29 +89,26 @@ def _tune_memory(database: EmbeddedDatabase, data_dir: Path) -> bool:
     auto_conf = data_dir / "postgresql.auto.conf"
     if auto_conf.exists() and "shared_buffers" in auto_conf.read_text():
         return False
-    import psycopg
-
-    with psycopg.connect(
-        dbname="postgres",
-        user=database.user,
-        host=database.host,
-        port=database.port,
-        autocommit=True,
-    ) as conn:
+    with _maintenance_connection(database) as conn:
         conn.execute(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers_mb()}MB'")
     return True
 
 
-def _ensure_database(database: EmbeddedDatabase) -> None:
+def _maintenance_connection(database: EmbeddedDatabase):
+    """An autocommit connection to the server's ``postgres`` database."""
     import psycopg
 
-    with psycopg.connect(
+    return psycopg.connect(
         dbname="postgres",
         user=database.user,
         host=database.host,
         port=database.port,
         autocommit=True,
-    ) as conn:
+    )
+
+
+def _ensure_database(database: EmbeddedDatabase) -> None:
+    with _maintenance_connection(database) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [database.name]
         ).fetchone()

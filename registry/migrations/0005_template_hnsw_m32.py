@@ -19,22 +19,22 @@ TABLE = "registry_facetemplate"
 
 
 def _rebuild(schema_editor, m: int) -> None:
-    if vector_extension_installed(schema_editor.connection):
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT indexdef FROM pg_indexes WHERE indexname = 'template_embedding_hnsw'"
-            )
-            existing = cursor.fetchone()
-        if existing and f"m='{m}', ef_construction='64'" in existing[0]:
-            return  # already built (by hand, with more memory)
-    schema_editor.execute("DROP INDEX IF EXISTS template_embedding_hnsw")
-    if vector_extension_installed(schema_editor.connection):
-        # The default 64 MB would send the graph of a large table to disk: tens of minutes.
-        schema_editor.execute("SET LOCAL maintenance_work_mem = '1GB'")
-        schema_editor.execute(
-            f"CREATE INDEX template_embedding_hnsw ON {TABLE} "
-            f"USING hnsw (embedding vector_l2_ops) WITH (m = {m}, ef_construction = 64)"
+    if not vector_extension_installed(schema_editor.connection):
+        return  # exact search over double precision[]: no index (0004 made none)
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'template_embedding_hnsw'"
         )
+        existing = cursor.fetchone()
+    if existing and f"m='{m}', ef_construction='64'" in existing[0]:
+        return  # already built (by hand, with more memory)
+    schema_editor.execute("DROP INDEX IF EXISTS template_embedding_hnsw")
+    # The default 64 MB would send the graph of a large table to disk: tens of minutes.
+    schema_editor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+    schema_editor.execute(
+        f"CREATE INDEX template_embedding_hnsw ON {TABLE} "
+        f"USING hnsw (embedding vector_l2_ops) WITH (m = {m}, ef_construction = 64)"
+    )
 
 
 def forwards(apps, schema_editor):
