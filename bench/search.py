@@ -149,6 +149,7 @@ def load_templates(
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {FaceTemplate._meta.db_table}, {Person._meta.db_table} CASCADE")
         cursor.execute(f"DROP INDEX IF EXISTS {INDEX_NAME}")
+        cursor.execute(f"DROP INDEX IF EXISTS {OPTOUT_INDEX_NAME}")
         cursor.execute("DROP TABLE IF EXISTS bench_staging")
         cursor.execute("CREATE UNLOGGED TABLE bench_staging (person_id int4, embedding vector)")
     centres = person_centres(seed, people)
@@ -199,22 +200,48 @@ def load_templates(
 
 
 INDEX_NAME = "template_embedding_hnsw"
+# The checks' index: only templates flagged opted_out (migration 0006).
+OPTOUT_INDEX_NAME = "template_optout_hnsw"
 
 
-def build_index(*, m: int, ef_construction: int, workers: int, memory: str) -> float:
+def build_index(
+    *, m: int, ef_construction: int, workers: int, memory: str, name: str = INDEX_NAME
+) -> float:
+    predicate = " WHERE opted_out" if name == OPTOUT_INDEX_NAME else ""
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX IF EXISTS {INDEX_NAME}")
+        cursor.execute(f"DROP INDEX IF EXISTS {name}")
         cursor.execute(f"SET maintenance_work_mem = '{memory}'")
         cursor.execute(f"SET max_parallel_maintenance_workers = {int(workers)}")
         cursor.execute(
-            f"CREATE INDEX {INDEX_NAME} ON {FaceTemplate._meta.db_table} "
+            f"CREATE INDEX {name} ON {FaceTemplate._meta.db_table} "
             f"USING hnsw (embedding vector_l2_ops) WITH (m = {int(m)}, "
-            f"ef_construction = {int(ef_construction)})"
+            f"ef_construction = {int(ef_construction)}){predicate}"
         )
         cursor.execute("RESET maintenance_work_mem")
         cursor.execute("RESET max_parallel_maintenance_workers")
     return time.perf_counter() - started
+
+
+def flag_opted_out(person_filter: str) -> bool:
+    """Set ``opted_out`` on the templates of the people ``person_filter`` (SQL on person_id)
+    selects, as templates_optout_sync would; returns whether anything had to change.
+
+    Changing flags rewrites rows, which would insert them again into an existing HNSW index, so
+    both indexes are dropped first (the caller rebuilds them).
+    """
+    table = FaceTemplate._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM {table} WHERE opted_out IS DISTINCT FROM ({person_filter})"  # noqa: S608
+        )
+        if cursor.fetchone()[0] == 0:
+            return False
+        cursor.execute(f"DROP INDEX IF EXISTS {INDEX_NAME}")
+        cursor.execute(f"DROP INDEX IF EXISTS {OPTOUT_INDEX_NAME}")
+        cursor.execute(f"UPDATE {table} SET opted_out = ({person_filter})")  # noqa: S608
+        cursor.execute(f"VACUUM ANALYZE {table}")
+    return True
 
 
 def make_queries(seed: int, people: int, count: int, noise_sd: np.ndarray = SAMPLE_SD):
@@ -290,6 +317,11 @@ def main() -> None:
         help="pool sizes for the filtered search, comma-separated (default: the checks' own)",
     )
     parser.add_argument(
+        "--optout-pools",
+        default=f"20,{selectors.OPTOUT_POOL},64",
+        help="pool sizes (= ef_search) for the checks' search of the opted-out templates' index",
+    )
+    parser.add_argument(
         "--warm-queries",
         type=int,
         default=1000,
@@ -323,25 +355,30 @@ def main() -> None:
             args.templates, seed=args.seed, key_version=version, key=key, noise_sd=noise_sd
         )
         args.reindex = True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [INDEX_NAME])
-        existing = cursor.fetchone()
+    # A third of the people (by id) have opted out: their templates are in the checks' index.
+    if flag_opted_out("person_id % 3 = 0"):
+        args.reindex = True
     wanted = f"m='{args.m}', ef_construction='{args.ef_construction}'"
-    if args.reindex or existing is None or wanted not in existing[0]:
-        print("building the HNSW index ...", file=sys.stderr, flush=True)
-        build_s = build_index(
-            m=args.m,
-            ef_construction=args.ef_construction,
-            workers=args.workers,
-            memory=args.maintenance_work_mem,
-        )
-        report["index_build_s"] = round(build_s, 1)
-        print(f"  built in {build_s:.1f} s", file=sys.stderr, flush=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_size_pretty(pg_relation_size(%s))", [INDEX_NAME])
-        report["index_size"] = cursor.fetchone()[0]
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [INDEX_NAME])
-        report["index"] = cursor.fetchone()[0]
+    for name, key in ((INDEX_NAME, "index"), (OPTOUT_INDEX_NAME, "optout_index")):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [name])
+            existing = cursor.fetchone()
+        if args.reindex or existing is None or wanted not in existing[0]:
+            print(f"building {name} ...", file=sys.stderr, flush=True)
+            build_s = build_index(
+                m=args.m,
+                ef_construction=args.ef_construction,
+                workers=args.workers,
+                memory=args.maintenance_work_mem,
+                name=name,
+            )
+            report[f"{key}_build_s"] = round(build_s, 1)
+            print(f"  built in {build_s:.1f} s", file=sys.stderr, flush=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_size_pretty(pg_relation_size(%s))", [name])
+            report[f"{key}_size"] = cursor.fetchone()[0]
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [name])
+            report[key] = cursor.fetchone()[0]
     templates = FaceTemplate.objects.count()
     people = templates // TEMPLATES_PER_PERSON
     report["templates"] = templates
@@ -410,6 +447,29 @@ def main() -> None:
         **report["hnsw_filtered_by_pool"][args.candidate_pools.split(",")[0]],
         "exact": summary_ms(filtered_exact_s),
     }
+    # The checks' search as deployed: the opted-out templates' own index, the pool doubling as
+    # ef_search (the candidates here are exactly the flagged people).
+    report["optout_index_by_pool"] = {}
+    for pool in [int(v) for v in args.optout_pools.split(",")]:
+        found, seconds = timed(
+            selectors.faces_nearest,
+            queries,
+            limit=10,
+            person_ids=candidates,
+            max_distance=0.68,
+            candidate_pool=pool,
+            ef_search=pool,
+            opted_out_only=True,
+        )
+        report["optout_index_by_pool"][str(pool)] = {
+            **summary_ms(seconds),
+            "recall_at_1": recall(found, filtered_truth, 1),
+            "recall_at_1_enrolled": recall(found, filtered_truth, 1, ~strangers),
+        }
+        print(
+            f"  opted-out index, pool={pool}: {report['optout_index_by_pool'][str(pool)]}",
+            file=sys.stderr,
+        )
     if args.naive_queries:
         print("naive search ...", file=sys.stderr, flush=True)
         report["naive_numpy"] = naive_search(queries, key, args.naive_queries)
@@ -424,6 +484,7 @@ def main() -> None:
         "ef_construction": args.ef_construction,
         "default_ef_search": selectors.EF_SEARCH,
         "candidate_pool": selectors.CANDIDATE_POOL,
+        "optout_pool": selectors.OPTOUT_POOL,
     }
     print(json.dumps(report, indent=2))
     RESULTS.parent.mkdir(exist_ok=True)

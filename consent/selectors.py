@@ -582,6 +582,11 @@ def optout_person_ids(*, category: str) -> QuerySet:
     )
 
 
+def person_has_active_optout(*, person_id: int) -> bool:
+    """Whether the person has any active opt-out (of any category): checks search them."""
+    return _active_optouts().filter(person_id=person_id).exists()
+
+
 def optouts_covering(*, person_ids: Sequence[int], category: str) -> dict[int, OptOutScope]:
     """For each of ``person_ids`` with an active opt-out covering ``category``, the oldest one."""
     found: dict[int, OptOutScope] = {}

@@ -45,6 +45,7 @@ from consent.models import (
     WebhookEndpoint,
 )
 from consent.selectors import DatabaseNodeStore, consent_decision
+from registry import services as registry_services
 from registry.db import model_from_row
 from registry.lib.errors import (
     Conflict,
@@ -515,6 +516,7 @@ def optout_record(
             person_signature=person_signature,
             fields={"categories": cleaned},
         )
+        registry_services.templates_optout_sync(person_id=person.pk)
         # robust: the decision is committed; a notification failure is logged, never an error
         # for the person who made it.
         transaction.on_commit(
@@ -731,6 +733,8 @@ def record_revoke(
         )
         target.revoked_at = revocation.created_at
         target.save(update_fields=["revoked_at"])
+        if target.kind == RecordKind.OPTOUT:
+            registry_services.templates_optout_sync(person_id=person.pk)
         if target.kind == RecordKind.GRANT:
             transaction.on_commit(
                 lambda: webhook_event_for_grant(

@@ -12,6 +12,11 @@ Two ways to search, which return the same answers (``tests/matching/test_search.
 * An exact scan otherwise: pgvector's ``<->`` with index scans disabled, or on a PostgreSQL
   without pgvector the same Euclidean distance computed over ``double precision[]`` in SQL.
 
+Checks search only people with an active opt-out (``opted_out_only``): their templates carry
+``opted_out`` (kept by ``registry.services.templates_optout_sync``) and have their own partial HNSW
+index (``template_optout_hnsw``), so the index hands back candidates, and only the use category is
+left to filter. Other filtered searches go through the index of every template.
+
 A candidate filter (``person_ids``: the people with an active opt-out covering the use) cannot be
 pushed into pgvector 0.6's HNSW scan (no iterative scan; a WHERE clause is applied to the
 ``ef_search`` rows the index hands back, which may leave none). So the index is asked for the
@@ -47,6 +52,10 @@ TEMPLATE_TABLE = FaceTemplate._meta.db_table
 # nearest candidates are almost always inside it when a fraction of people have opted out; the
 # exact fallback covers the rest.
 CANDIDATE_POOL = 100
+# The same for the checks' search of opted-out templates only (``opted_out_only``): there the
+# filter drops only opt-outs of other categories, so the pool is also the search breadth
+# (ef_search). docs/benchmarks.md (search) measures it against the exact search.
+OPTOUT_POOL = 40
 # The HNSW search breadth (pgvector's default is 40). It bounds how many rows an index scan can
 # return, so it is raised to the pool or limit when those are larger. docs/benchmarks.md (search):
 # on 1M synthetic templates with the migrations' index (m=32, ef_construction=64) recall@1 is
@@ -83,6 +92,7 @@ def faces_nearest(
     max_distance: float | None = None,
     ef_search: int | None = None,
     candidate_pool: int | None = None,
+    opted_out_only: bool = False,
 ) -> list[Hit]:
     """The ``limit`` stored templates nearest to ``embedding`` (a raw engine embedding).
 
@@ -92,6 +102,8 @@ def faces_nearest(
     ``person_ids`` restricts the search to those people's templates: a ``values("id")`` /
     ``values_list("id", flat=True)`` QuerySet (run as a subquery) or an iterable of ids.
     ``exact`` forces the exact scan even when the HNSW index exists.
+    ``opted_out_only`` says every candidate has an active opt-out, so the HNSW search walks only
+    the opted-out templates' index (the exact scans, the reference, read the filter alone).
     """
     query = np.asarray(embedding, dtype=np.float64).ravel()
     if query.shape != (128,):
@@ -122,11 +134,12 @@ def faces_nearest(
                 limit,
                 filter_sql,
                 filter_params,
-                ef_search=ef_search or EF_SEARCH,
-                pool=candidate_pool or CANDIDATE_POOL,
+                ef_search=ef_search or (OPTOUT_POOL if opted_out_only else EF_SEARCH),
+                pool=candidate_pool or (OPTOUT_POOL if opted_out_only else CANDIDATE_POOL),
                 max_distance=max_distance,
                 stored=version in in_use,
                 candidates=person_ids,
+                opted_out_only=opted_out_only and bool(filter_sql),
             )
     if max_distance is not None:
         hits = [hit for hit in hits if hit.distance <= max_distance]
@@ -214,16 +227,19 @@ def _hnsw(
     max_distance: float | None,
     stored: bool,
     candidates: Any = None,
+    opted_out_only: bool = False,
 ) -> list[Hit]:
     literal = vector_literal(rotated)
     fetch = max(limit, pool) if filter_sql else limit
+    # The partial index's predicate: PostgreSQL then scans template_optout_hnsw.
+    optouts = "AND t.opted_out" if opted_out_only else ""
     with connection.cursor() as cursor:
         _set_ef_search(cursor, max(ef_search, fetch))
         cursor.execute(
             f"""
             SELECT t.id, t.person_id, t.embedding <-> %s::vector AS distance
             FROM {TEMPLATE_TABLE} t
-            WHERE t.key_version = %s
+            WHERE t.key_version = %s {optouts}
             ORDER BY t.embedding <-> %s::vector
             LIMIT %s
             """,  # noqa: S608 - the table name is ours, values are parameters

@@ -135,6 +135,7 @@ def faces_decide(
                 limit=HITS_PER_FACE,
                 person_ids=candidates,
                 max_distance=engine.review_threshold,
+                opted_out_only=True,
             ):
                 if hit.distance < best.get(hit.person_id, float("inf")):
                     best[hit.person_id] = hit.distance

@@ -16,7 +16,7 @@ from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -550,6 +550,7 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
     key = template_key(version)
     with transaction.atomic():
         person = Person.objects.select_for_update().get(pk=person.pk)
+        opted_out = _optout_flag_locked(person.pk)
         count = person.templates.count()
         for outcome, face, data in analysed:
             if not outcome.accepted:
@@ -566,6 +567,7 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
                 model_version=face.model_version,
                 quality=float(face.quality.score),
                 face_px=int(face.quality.size_px),
+                opted_out=opted_out,
             )
             if person.keep_photos:
                 ReferencePhoto.objects.create(
@@ -591,6 +593,43 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
         len(result.rejected),
     )
     return result
+
+
+def templates_optout_sync(*, person_id: int) -> None:
+    """Set the person's templates' ``opted_out`` flag from their consent records.
+
+    Called in the same transaction as every opt-out and every revocation of one, so the flag
+    commits with the decision: checks search only flagged templates (their partial HNSW index),
+    and a flag out of step would hide an opted-out person from the very next check.
+    """
+    with transaction.atomic():
+        opted_out = _optout_flag_locked(person_id)
+        FaceTemplate.objects.filter(person_id=person_id).exclude(opted_out=opted_out).update(
+            opted_out=opted_out
+        )
+
+
+# First key of pg_advisory_xact_lock(int, int) for a person's opt-out flag (second: the person).
+_OPTOUT_FLAG_LOCK = 6006
+
+
+def _optout_flag_locked(person_id: int) -> bool:
+    """Whether the person has an active opt-out, read under a per-person transaction lock.
+
+    Enrollment and ``templates_optout_sync`` take the same lock before reading, so a template
+    enrolled while an opt-out commits is either seen by the sync's UPDATE or sees the opt-out
+    itself (READ COMMITTED: each statement after the lock reads what committed before it). An
+    advisory lock rather than the person row's: revocation already holds the record's row lock,
+    and erasure takes the person's and then the records', so a row lock here could deadlock.
+    """
+    from consent import selectors as consent_selectors
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int)",
+            [_OPTOUT_FLAG_LOCK, person_id],
+        )
+    return consent_selectors.person_has_active_optout(person_id=person_id)
 
 
 def template_delete(*, person: Person, template_id: int) -> None:

@@ -76,23 +76,29 @@ def use_the_hnsw_index() -> bool:
     """
     if not uses_pgvector():
         return False
+    # name: the predicate of a partial index (the checks' index, migration 0006)
+    indexes = {"template_embedding_hnsw": "", "template_optout_hnsw": "opted_out"}
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'template_embedding_hnsw'")
-        if cursor.fetchone():
-            cursor.execute("REINDEX INDEX template_embedding_hnsw")
-        else:
-            cursor.execute(
-                "CREATE INDEX template_embedding_hnsw ON registry_facetemplate "
-                "USING hnsw (embedding vector_l2_ops)"
-            )
+        for name, predicate in indexes.items():
+            cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [name])
+            if cursor.fetchone():
+                cursor.execute(f"REINDEX INDEX {name}")
+            else:
+                cursor.execute(
+                    f"CREATE INDEX {name} ON registry_facetemplate "
+                    "USING hnsw (embedding vector_l2_ops)"
+                    + (f" WHERE {predicate}" if predicate else "")
+                )
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(
-            "EXPLAIN SELECT id FROM registry_facetemplate ORDER BY embedding <-> "
-            "%s::vector LIMIT 5",
-            [vector_literal(np.zeros(128))],
-        )
-        plan = " ".join(row[0] for row in cursor.fetchall())
-    assert "template_embedding_hnsw" in plan, plan
+        for name, predicate in indexes.items():
+            where = f"t.key_version = 1 AND {predicate}" if predicate else "t.key_version = 1"
+            cursor.execute(
+                f"EXPLAIN SELECT id FROM registry_facetemplate t WHERE {where} "  # noqa: S608
+                "ORDER BY embedding <-> %s::vector LIMIT 5",
+                [vector_literal(np.zeros(128))],
+            )
+            plan = " ".join(row[0] for row in cursor.fetchall())
+            assert name in plan, plan
     return True
 
 
@@ -190,3 +196,29 @@ def test_max_distance_keeps_only_close_hits_and_agrees_with_the_exact_search(gal
                 exact=exact,
             )
             assert [h.template_id for h in hits] == expected
+
+
+def test_the_checks_search_of_opted_out_templates_agrees_with_the_exact_search(gallery):
+    """``opted_out_only`` walks the partial index of flagged templates; the candidates (here a
+    subset of the flagged people, as a category narrows the opt-outs) are filtered after."""
+    rng, embeddings, people, raw, person_of = gallery
+    flagged = {p.pk for p in people[::2]}
+    FaceTemplate.objects.filter(person_id__in=flagged).update(opted_out=True)
+    use_the_hnsw_index()
+    candidates = {pk for pk in flagged if pk % 3}
+    candidate_qs = Person.objects.filter(pk__in=candidates).values("id")
+    for person_index in range(0, 80, 3):
+        query = embeddings[person_index, 0] + rng.normal(0, 0.02, 128)
+        expected = [t for _d, t in brute_force(query, raw, person_of, candidates)[:5]]
+        hits = faces_nearest(embedding=query, limit=5, person_ids=candidate_qs, opted_out_only=True)
+        assert [h.template_id for h in hits] == expected
+        close = faces_nearest(
+            embedding=query,
+            limit=5,
+            person_ids=candidate_qs,
+            opted_out_only=True,
+            max_distance=0.5,
+        )
+        assert [h.template_id for h in close] == [
+            t for d, t in brute_force(query, raw, person_of, candidates)[:5] if d <= 0.5
+        ]

@@ -1,0 +1,80 @@
+"""Templates of people with an active opt-out carry ``opted_out``: checks search only those."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from django.db import connection, transaction
+
+from consent.services import optout_record, record_revoke
+from registry import services
+from registry.models import FaceTemplate
+from registry.services import person_enroll
+
+pytestmark = pytest.mark.django_db
+
+
+def flags(person) -> list[bool]:
+    return list(FaceTemplate.objects.filter(person=person).values_list("opted_out", flat=True))
+
+
+def test_an_optout_flags_the_templates_until_the_last_optout_is_revoked(make_person, photo):
+    person, bystander = make_person(), make_person("Bystander")
+    person_enroll(person=person, images=[("a.jpg", photo("obama/obama.jpg"))])
+    person_enroll(person=bystander, images=[("b.jpg", photo("biden/biden.jpg"))])
+    assert flags(person) == [False]
+
+    everything = optout_record(person=person, categories=None)
+    advertising = optout_record(person=person, categories=["commercial"])
+    assert flags(person) == [True]
+    record_revoke(record=everything)
+    assert flags(person) == [True], "one opt-out is still active"
+    record_revoke(record=advertising)
+    assert flags(person) == [False]
+    assert flags(bystander) == [False]
+
+
+def test_a_photo_enrolled_after_an_optout_is_searched(make_person, photo):
+    person = make_person()
+    optout_record(person=person, categories=["political"])
+    person_enroll(person=person, images=[("a.jpg", photo("obama/obama.jpg"))])
+    assert flags(person) == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_template_stored_while_an_optout_commits_is_still_flagged(make_person):
+    """Enrollment read "no opt-out" and has not committed its template yet: the opt-out's flag
+    update waits for it and then flags it too."""
+    person = make_person()
+    finished = threading.Event()
+
+    def opt_out():
+        try:
+            optout_record(person=person, categories=None)
+        finally:
+            connection.close()
+            finished.set()
+
+    with transaction.atomic():
+        opted_out = services._optout_flag_locked(person.pk)
+        assert opted_out is False
+        worker = threading.Thread(target=opt_out)
+        worker.start()
+        time.sleep(0.5)
+        assert not finished.is_set(), "the opt-out must wait for the enrollment's lock"
+        FaceTemplate.objects.create(
+            person=person,
+            embedding=np.zeros(128, dtype=np.float32),
+            key_version=1,
+            model_name="test",
+            model_version="1",
+            quality=1.0,
+            face_px=200,
+            opted_out=opted_out,
+        )
+    worker.join(timeout=30)
+    assert finished.is_set()
+    assert flags(person) == [True]
