@@ -661,13 +661,84 @@ def consent_decision(
     revocation waits for this check to commit, or this check waits for it and sees it.
     """
     candidates = Record.objects.filter(person_id=person_id).filter(
-        Q(kind=RecordKind.GRANT, organisation_id=organisation_id, categories__contains=[category])
-        | (Q(kind=RecordKind.OPTOUT, revoked_at__isnull=True) & _covers_category(category))
+        _deciding_records(organisation_id=organisation_id, category=category)
     )
     if lock:
         # Row locks in primary-key order, the same order every locker uses: no deadlocks.
         candidates = candidates.select_for_update(no_key=True).order_by("id")
-    rows = list(candidates)
+    return _decide(
+        list(candidates), category=category, media_type=media_type, territory=territory, at=at
+    )
+
+
+@dataclass(frozen=True)
+class PersonConsent:
+    """What a media check needs to know of one matched person, for one use category."""
+
+    optout: OptOutScope | None  # the oldest active opt-out covering the category
+    decision: ConsentDecision  # for the checking organisation (never consented without one)
+
+
+def people_consent(
+    *,
+    person_ids: Sequence[int],
+    organisation_id: int | None,
+    category: str,
+    media_type: str | None,
+    territory: str | None,
+    at: datetime,
+) -> dict[int, PersonConsent]:
+    """``optouts_covering`` and ``consent_decision`` for several people, from one read."""
+    if not person_ids:
+        return {}
+    rows: dict[int, list[Record]] = {person_id: [] for person_id in person_ids}
+    for record in Record.objects.filter(person_id__in=list(person_ids)).filter(
+        _deciding_records(organisation_id=organisation_id, category=category)
+    ):
+        rows[record.person_id].append(record)
+    found = {}
+    for person_id, records in rows.items():
+        optouts = sorted(
+            (row for row in records if row.kind == RecordKind.OPTOUT),
+            key=lambda row: (row.created_at, row.id),
+        )
+        oldest = optouts[0] if optouts else None
+        found[person_id] = PersonConsent(
+            optout=None
+            if oldest is None
+            else OptOutScope(
+                record_id=oldest.record_id,
+                categories=list(oldest.categories),
+                created_at=oldest.created_at,
+            ),
+            decision=_decide(
+                records, category=category, media_type=media_type, territory=territory, at=at
+            ),
+        )
+    return found
+
+
+def _deciding_records(*, organisation_id: int | None, category: str) -> Q:
+    """The records that can decide a use: the organisation's grants for the category and the
+    active opt-outs covering it."""
+    optouts = Q(kind=RecordKind.OPTOUT, revoked_at__isnull=True) & _covers_category(category)
+    if organisation_id is None:
+        return optouts
+    grants = Q(
+        kind=RecordKind.GRANT, organisation_id=organisation_id, categories__contains=[category]
+    )
+    return grants | optouts
+
+
+def _decide(
+    rows: list[Record],
+    *,
+    category: str,
+    media_type: str | None,
+    territory: str | None,
+    at: datetime,
+) -> ConsentDecision:
+    """The rules of ``consent_decision`` applied to one person's deciding records."""
     grants = sorted(
         (
             row

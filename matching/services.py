@@ -146,11 +146,7 @@ def faces_decide(
             per_face.append((face, None, None))
 
     matched_ids = sorted({pid for _f, pid, _d in per_face if pid is not None})
-    scopes = _scopes(matched_ids, category)
-    consent = {
-        person_id: _consent_for(person_id, organisation, category, media_type, now)
-        for person_id in matched_ids
-    }
+    scopes, consent = _scopes_and_consent(matched_ids, category, organisation, media_type, now)
     public_ids = (
         dict(Person.objects.filter(pk__in=matched_ids).values_list("pk", "public_id"))
         if operator
@@ -242,46 +238,46 @@ def _candidates(category: str | None) -> SqlSubquery:
     return compiled
 
 
-def _scopes(person_ids: list[int], category: str | None) -> dict[int, Any]:
+def _scopes_and_consent(
+    person_ids: list[int],
+    category: str | None,
+    organisation: Organisation | None,
+    media_type: str,
+    at,
+) -> tuple[dict[int, Any], dict[int, tuple[str, str | None]]]:
+    """For each matched person: the active opt-out covering the use (none if it was revoked
+    since the search), and ("consented", grant id) when the organisation holds a valid grant for
+    this use that no later opt-out overrides, else ("not_consented", None)."""
     from consent import selectors as consent_selectors
 
     if not person_ids:
-        return {}
-    if category is not None:
-        return consent_selectors.optouts_covering(person_ids=person_ids, category=category)
-    merged: dict[int, Any] = {}
-    for each in USE_CATEGORIES:
-        for person_id, scope in consent_selectors.optouts_covering(
-            person_ids=person_ids, category=each
-        ).items():
-            merged.setdefault(person_id, scope)
-    return merged
-
-
-def _consent_for(
-    person_id: int,
-    organisation: Organisation | None,
-    category: str,
-    media_type: str,
-    at,
-) -> tuple[str, str | None]:
-    """("consented", grant id) when the organisation holds a valid grant for this use that no
-    later opt-out overrides; otherwise ("not_consented", None)."""
-    if organisation is None or category is None:
-        return "not_consented", None
-    from consent import selectors as consent_selectors
-
-    decision = consent_selectors.consent_decision(
-        person_id=person_id,
-        organisation_id=organisation.pk,
+        return {}, {}
+    not_consented = ("not_consented", None)
+    if category is None:  # an operator's scan across every category: no grants to weigh
+        scopes: dict[int, Any] = {}
+        for each in USE_CATEGORIES:
+            for person_id, scope in consent_selectors.optouts_covering(
+                person_ids=person_ids, category=each
+            ).items():
+                scopes.setdefault(person_id, scope)
+        return scopes, dict.fromkeys(person_ids, not_consented)
+    people = consent_selectors.people_consent(
+        person_ids=person_ids,
+        organisation_id=organisation.pk if organisation else None,
         category=category,
         media_type=media_type,
         territory=None,
         at=at,
     )
-    if decision.result == "consented" and decision.record is not None:
-        return "consented", decision.record.record_id
-    return "not_consented", None
+    scopes = {pid: each.optout for pid, each in people.items() if each.optout is not None}
+    consent = {}
+    for person_id, each in people.items():
+        decision = each.decision
+        consented = decision.result == "consented" and decision.record is not None
+        consent[person_id] = (
+            ("consented", decision.record.record_id) if consented else not_consented
+        )
+    return scopes, consent
 
 
 # --- images and embeddings ----------------------------------------------------------------------

@@ -251,3 +251,39 @@ def test_consent_is_not_retroactive_unless_the_grant_says_so(setting):
     assert check(client, date=last_year)["result"] == "not_consented"
     grant(person, studio, valid_from=timezone.now() - timedelta(days=400))
     assert check(client, date=last_year)["result"] == "consented"
+
+
+def test_the_batch_read_for_media_checks_decides_like_the_single_one():
+    """people_consent (one read for every person a media check matched) gives each person the
+    same decision as consent_decision, and their oldest covering opt-out."""
+    from consent import selectors
+
+    studio, other = make_org("studio"), make_org("studio", "Other Studio")
+    granted, overridden, revoked, opted, nobody = (make_person() for _ in range(5))
+    grant(granted, studio)
+    grant(overridden, studio)
+    services.optout_record(person=overridden, categories=["entertainment"])
+    services.record_revoke(record=grant(revoked, studio))
+    first = services.optout_record(person=opted, categories=None)
+    services.optout_record(person=opted, categories=["entertainment"])
+    grant(nobody, other)
+    people = [granted, overridden, revoked, opted, nobody]
+    now = timezone.now()
+    terms = {"category": "entertainment", "media_type": "video", "territory": None, "at": now}
+    batch = selectors.people_consent(
+        person_ids=[p.pk for p in people], organisation_id=studio.pk, **terms
+    )
+    results = {}
+    for person in people:
+        single = selectors.consent_decision(person_id=person.pk, organisation_id=studio.pk, **terms)
+        assert batch[person.pk].decision == single
+        results[person] = single.result
+    assert results == {
+        granted: "consented",
+        overridden: "opted_out",
+        revoked: "revoked",
+        opted: "opted_out",
+        nobody: "not_consented",
+    }
+    assert batch[opted.pk].optout.record_id == first.record_id
+    assert batch[granted.pk].optout is None
