@@ -15,7 +15,10 @@ database of the requested size is reused unless ``--rebuild`` is given.
 Then, in the same run, ``matching.selectors.faces_nearest`` (the code path checks use) is timed
 - through the HNSW index, for each ``--ef-search`` value, with recall@1 and recall@10 against
 - the exact search (``exact=True``: the same query with index scans disabled), also timed;
-- the filtered search (candidates = people with an opt-out, here a third of them);
+- the filtered search over the index of every template (candidates = a third of the people);
+- the checks' search as deployed: the same candidates' templates flagged ``opted_out`` and
+  searched through their own partial index (``template_optout_hnsw``), for each
+  ``--optout-pools`` size (pool = ef_search), against the exact filtered search;
 - and the naive approach: every template loaded into numpy and compared in Python.
 Queries are fresh samples of enrolled people (the nearest template is theirs) plus strangers.
 Results are printed and saved to ``bench/results/search.json``.

@@ -59,8 +59,8 @@ OPTOUT_POOL = 40
 # The HNSW search breadth (pgvector's default is 40). It bounds how many rows an index scan can
 # return, so it is raised to the pool or limit when those are larger. docs/benchmarks.md (search):
 # on 1M synthetic templates with the migrations' index (m=32, ef_construction=64) recall@1 is
-# 0.96 at 64 in ~4.3 ms and 0.98 at 100; checks use the filtered search, whose pool (100) sets
-# ef_search to 100 anyway.
+# 0.96 at 64 in ~4.3 ms and 0.98 at 100. Checks search the opted-out templates' index with
+# OPTOUT_POOL instead.
 EF_SEARCH = 64
 # Key versions in use are re-read this often; the current version is always searched, so a new
 # version's templates are found at once, and a stale version only costs an empty query.
@@ -233,30 +233,41 @@ def _hnsw(
     fetch = max(limit, pool) if filter_sql else limit
     # The partial index's predicate: PostgreSQL then scans template_optout_hnsw.
     optouts = "AND t.opted_out" if opted_out_only else ""
+    # The candidate filter is applied to the pool's rows in the same statement, as a correlated
+    # EXISTS per row: PostgreSQL probes the candidates' index for just those ~pool people, where
+    # a join (or IN) would build a hash of every candidate (all opted-out people) on every check.
+    probe = _candidate_probe(candidates) if filter_sql else None
+    probe_sql, probe_params = probe or ("true", [])
     with connection.cursor() as cursor:
         _set_ef_search(cursor, max(ef_search, fetch))
         cursor.execute(
             f"""
-            SELECT t.id, t.person_id, t.embedding <-> %s::vector AS distance
-            FROM {TEMPLATE_TABLE} t
-            WHERE t.key_version = %s {optouts}
-            ORDER BY t.embedding <-> %s::vector
-            LIMIT %s
-            """,  # noqa: S608 - the table name is ours, values are parameters
-            [literal, version, literal, fetch],
+            SELECT p.id, p.person_id, p.distance, {probe_sql} AS allowed
+            FROM (
+                SELECT t.id, t.person_id, t.embedding <-> %s::vector AS distance
+                FROM {TEMPLATE_TABLE} t
+                WHERE t.key_version = %s {optouts}
+                ORDER BY t.embedding <-> %s::vector
+                LIMIT %s
+            ) p
+            ORDER BY p.distance, p.id
+            """,  # noqa: S608 - the table name and filter are ours, values are parameters
+            [*probe_params, literal, version, literal, fetch],
         )
-        pool_hits = _hits(cursor.fetchall())
-        if not filter_sql:
-            if len(pool_hits) < limit and stored:
-                # Fewer rows than asked for: a small table, or an index whose entries for deleted
-                # rows (erasures, before VACUUM) used up the scan's ef_search budget.
-                return _exact_vector(rotated, version, limit, "", [])
-            return pool_hits
-        # The filter is applied to the pool here rather than in the same statement: given the
-        # pool's ~100 person ids, PostgreSQL probes the candidates' index for just those, where a
-        # join would build a hash of every candidate (all opted-out people) on every check.
-        allowed = _allowed_among(cursor, candidates, {hit.person_id for hit in pool_hits})
-    hits = [hit for hit in pool_hits if hit.person_id in allowed][:limit]
+        rows = cursor.fetchall()
+    pool_hits = _hits(rows)
+    if not filter_sql:
+        if len(pool_hits) < limit and stored:
+            # Fewer rows than asked for: a small table, or an index whose entries for deleted
+            # rows (erasures, before VACUUM) used up the scan's ef_search budget.
+            return _exact_vector(rotated, version, limit, "", [])
+        return pool_hits
+    if probe is None:  # candidates given as a list of ids: filtered here
+        wanted = {int(pk) for pk in candidates}
+        allowed = [hit.person_id in wanted for hit in pool_hits]
+    else:
+        allowed = [row[3] for row in rows]
+    hits = [hit for hit, ok in zip(pool_hits, allowed, strict=True) if ok][:limit]
     pool_reach = pool_hits[-1].distance if pool_hits else None
     if len(hits) < limit and stored:
         # Candidates may lie beyond the pool (few people opted out, many closer faces that did
@@ -269,21 +280,16 @@ def _hnsw(
     return hits
 
 
-def _allowed_among(cursor: Any, candidates: Any, person_ids: set[int]) -> set[int]:
-    """Which of ``person_ids`` are candidates."""
-    if not person_ids:
-        return set()
+def _candidate_probe(candidates: Any) -> tuple[str, list[Any]] | None:
+    """SQL telling whether pool row ``p`` belongs to a candidate; None for a list of ids."""
     if isinstance(candidates, SqlSubquery):
         sql, params = candidates.sql, list(candidates.params)
     elif isinstance(candidates, QuerySet):
         sql, params = candidates.order_by().query.sql_with_params()
     else:
-        return person_ids & {int(pk) for pk in candidates}
-    cursor.execute(
-        f"SELECT DISTINCT c.pid FROM ({sql}) AS c(pid) WHERE c.pid = ANY(%s)",  # noqa: S608
-        [*params, sorted(person_ids)],
-    )
-    return {row[0] for row in cursor.fetchall()}
+        return None
+    probe = f"EXISTS (SELECT 1 FROM ({sql}) AS c(pid) WHERE c.pid = p.person_id)"  # noqa: S608
+    return probe, list(params)
 
 
 _ef_search_set: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
