@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from consent.services import optout_record, record_revoke
 from registry import services
@@ -78,3 +79,49 @@ def test_a_template_stored_while_an_optout_commits_is_still_flagged(make_person)
     worker.join(timeout=30)
     assert finished.is_set()
     assert flags(person) == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upgrading_flags_the_templates_of_people_who_had_already_opted_out():
+    """Migration 0006 fills the flag from the records as they stand, so nobody who opted out
+    before the upgrade drops out of the checks' search."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("registry", "0005_template_hnsw_m32")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        apps = executor.loader.project_state(before).apps
+        Person = apps.get_model("registry", "Person")
+        Template = apps.get_model("registry", "FaceTemplate")
+        LogEntry = apps.get_model("consent", "LogEntry")
+        Record = apps.get_model("consent", "Record")
+        people = {name: Person.objects.create(display_name=name) for name in "abc"}
+        for person in people.values():
+            Template.objects.create(
+                person=person,
+                embedding=np.zeros(128, dtype=np.float32),
+                key_version=1,
+                model_name="test",
+                model_version="1",
+                quality=1.0,
+                face_px=200,
+            )
+        revoked_at = {"a": None, "b": timezone.now(), "c": None}
+        kinds = {"a": "optout", "b": "optout", "c": "grant"}
+        for index, (name, person) in enumerate(people.items()):
+            Record.objects.create(
+                record_id=f"rec_{name}",
+                kind=kinds[name],
+                person=person,
+                subject="00",
+                log_entry=LogEntry.objects.create(index=index, leaf_hash=bytes(32), record=b"{}"),
+                revoked_at=revoked_at[name],
+            )
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    flagged = dict(
+        FaceTemplate.objects.values_list("person__display_name", "opted_out").order_by("id")
+    )
+    assert flagged == {"a": True, "b": False, "c": False}
