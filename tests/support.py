@@ -141,3 +141,26 @@ def headless_chromium() -> Iterator:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def left_the_page(element):
+    """A WebDriverWait condition: true once ``element`` is no longer in the document.
+
+    Selenium's ``staleness_of`` only expects a stale-element error; while Chromium swaps the page
+    it may instead answer "Node with given id does not belong to the document" (an inspector
+    error). Both mean the old page is gone.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def gone(_driver) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
+    return gone

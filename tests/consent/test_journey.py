@@ -14,7 +14,7 @@ from tests.consent.records_factories import (
     org_key,
     personal_token,
 )
-from tests.support import headless_chromium
+from tests.support import headless_chromium, left_the_page
 
 PASSWORD = "correct horse battery staple"  # the factories' password
 
@@ -134,12 +134,11 @@ class Page:
             element.click()
 
     def click(self, css: str, then: str):
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
         element = self.find(css)
         element.click()
-        WebDriverWait(self.driver, 60).until(expected_conditions.staleness_of(element))
+        WebDriverWait(self.driver, 60).until(left_the_page(element))
         return self.wait(then)
 
     def sign_in_as(self, email: str) -> None:

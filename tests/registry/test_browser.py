@@ -11,7 +11,13 @@ import pytest
 from django.core import mail
 
 from registry.models import FaceTemplate, Person, User
-from tests.support import CHROMEDRIVER, CHROMIUM, NO_BROWSER_REASON, headless_chromium
+from tests.support import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    NO_BROWSER_REASON,
+    headless_chromium,
+    left_the_page,
+)
 
 PASSWORD = "correct horse battery staple"
 
@@ -40,11 +46,10 @@ def _wait_for(driver, css: str, timeout: float = 90):
 
 def _click_and_wait(driver, element, css: str):
     """Click something that loads a new page, then wait for ``css`` on the new page."""
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     element.click()
-    WebDriverWait(driver, 90).until(expected_conditions.staleness_of(element))
+    WebDriverWait(driver, 90).until(left_the_page(element))
     return _wait_for(driver, css)
 
 
