@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
@@ -552,6 +553,7 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
         person = Person.objects.select_for_update().get(pk=person.pk)
         opted_out = _optout_flag_locked(person.pk)
         count = person.templates.count()
+        known = _raw_templates(person, model_name=engine.name)
         for outcome, face, data in analysed:
             if not outcome.accepted:
                 continue
@@ -559,6 +561,17 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
                 outcome.accepted = False
                 outcome.reason = f"limit reached: at most {limit} photos per person"
                 continue
+            # Every photo must show the face of the person's other photos: otherwise anyone could
+            # add someone else's face to their own opt-out and have it blocked everywhere.
+            nearest = _nearest_distance(face.vector, known)
+            if nearest is not None and nearest > engine.review_threshold:
+                outcome.accepted = False
+                outcome.reason = (
+                    f"a different face from this person's other photos (distance {nearest:.2f}, "
+                    f"at most {engine.review_threshold:.2f})"
+                )
+                continue
+            known.append(np.asarray(face.vector, dtype=np.float32))
             template = FaceTemplate.objects.create(
                 person=person,
                 embedding=protect(face.vector, key),
@@ -593,6 +606,21 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
         len(result.rejected),
     )
     return result
+
+
+def _raw_templates(person: Person, *, model_name: str) -> list[np.ndarray]:
+    """The person's stored embeddings from ``model_name``, unprotected (kept in memory only)."""
+    return [
+        unprotect(template.embedding, template_key(template.key_version))
+        for template in person.templates.filter(model_name=model_name)
+    ]
+
+
+def _nearest_distance(vector: np.ndarray, known: list[np.ndarray]) -> float | None:
+    if not known:
+        return None
+    difference = np.stack(known) - np.asarray(vector, dtype=np.float32)
+    return float(np.min(np.linalg.norm(difference, axis=1)))
 
 
 def templates_optout_sync(*, person_id: int) -> None:

@@ -143,3 +143,26 @@ def test_a_person_can_only_delete_their_own_photos(make_person, photo):
     with pytest.raises(NotFound):
         template_delete(person=other, template_id=result.photos[0].template_id)
     assert FaceTemplate.objects.filter(person=owner).count() == 1
+
+
+def test_a_photo_of_someone_else_is_refused(make_person, photo):
+    """Nobody can add another person's face to their own templates (and so to their opt-out)."""
+    person = make_person()
+    first = person_enroll(
+        person=person,
+        images=[
+            ("me.jpg", photo("obama/obama.jpg")),
+            ("someone.jpg", photo("biden/biden.jpg")),
+            ("me-again.jpg", photo("obama/obama2.jpg")),
+        ],
+    )
+    assert [p.accepted for p in first.photos] == [True, False, True]
+    assert re.fullmatch(
+        r"a different face from this person's other photos \(distance 0\.\d\d, at most 0\.\d\d\)",
+        first.photos[1].reason,
+    ), first.photos[1].reason
+    # Later uploads are compared with the stored templates.
+    later = person_enroll(person=person, images=[("b.jpg", photo("biden/biden2.jpg"))])
+    assert not later.photos[0].accepted
+    assert later.photos[0].reason.startswith("a different face")
+    assert FaceTemplate.objects.filter(person=person).count() == 2
