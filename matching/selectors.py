@@ -113,7 +113,7 @@ def faces_nearest(
     if limit <= 0:
         return []
     try:
-        filter_sql, filter_params = _person_filter(person_ids)
+        filter_sql, filter_params, probe_sql = _person_filter(person_ids)
     except EmptyResultSet:  # an empty candidate set: nobody to find
         return []
     hits: list[Hit] = []
@@ -140,7 +140,7 @@ def faces_nearest(
                 pool=candidate_pool or (OPTOUT_POOL if opted_out_only else CANDIDATE_POOL),
                 max_distance=max_distance,
                 stored=version in in_use,
-                candidates=person_ids,
+                probe_sql=probe_sql,
                 opted_out_only=opted_out_only and bool(filter_sql),
             )
     if max_distance is not None:
@@ -191,19 +191,29 @@ def template_key_versions_forget() -> None:
 
 def _person_filter(
     person_ids: QuerySet | SqlSubquery | Iterable[int] | None,
-) -> tuple[str, list[Any]]:
+) -> tuple[str, list[Any], str]:
+    """The candidate filter, compiled once per search: a WHERE clause on templates ``t``, its
+    parameters, and the same test for a row ``p`` of the HNSW pool (same parameters).
+
+    The pool's test of a subquery is a correlated EXISTS: PostgreSQL probes the candidates' index
+    for just the pool's ~100 people, where IN (or a join) would hash every candidate (all
+    opted-out people) on every check.
+    """
     if person_ids is None:
-        return "", []
+        return "", [], "true"
     if isinstance(person_ids, SqlSubquery):
-        return f"t.person_id IN ({person_ids.sql})", list(person_ids.params)
-    if isinstance(person_ids, QuerySet):
+        sql, params = person_ids.sql, list(person_ids.params)
+    elif isinstance(person_ids, QuerySet):
         # Without ordering: a model's default ORDER BY would make PostgreSQL sort every row.
         sql, params = person_ids.order_by().query.sql_with_params()
-        return f"t.person_id IN ({sql})", list(params)
-    ids = [int(pk) for pk in person_ids]
-    if not ids:
-        raise EmptyResultSet
-    return "t.person_id = ANY(%s)", [ids]
+        params = list(params)
+    else:
+        ids = [int(pk) for pk in person_ids]
+        if not ids:
+            raise EmptyResultSet
+        return "t.person_id = ANY(%s)", [ids], "p.person_id = ANY(%s)"
+    probe = f"EXISTS (SELECT 1 FROM ({sql}) AS c(pid) WHERE c.pid = p.person_id)"  # noqa: S608
+    return f"t.person_id IN ({sql})", params, probe
 
 
 def _where(version: int, filter_sql: str) -> str:
@@ -228,18 +238,13 @@ def _hnsw(
     pool: int,
     max_distance: float | None,
     stored: bool,
-    candidates: Any = None,
+    probe_sql: str = "true",
     opted_out_only: bool = False,
 ) -> list[Hit]:
     literal = vector_literal(rotated)
     fetch = max(limit, pool) if filter_sql else limit
     # The partial index's predicate: PostgreSQL then scans template_optout_hnsw.
     optouts = "AND t.opted_out" if opted_out_only else ""
-    # The candidate filter is applied to the pool's rows in the same statement, as a correlated
-    # EXISTS per row: PostgreSQL probes the candidates' index for just those ~pool people, where
-    # a join (or IN) would build a hash of every candidate (all opted-out people) on every check.
-    probe = _candidate_probe(candidates) if filter_sql else None
-    probe_sql, probe_params = probe or ("true", [])
     with connection.cursor() as cursor:
         _set_ef_search(cursor, max(ef_search, fetch))
         cursor.execute(
@@ -254,7 +259,8 @@ def _hnsw(
             ) p
             ORDER BY p.distance, p.id
             """,  # noqa: S608 - the table name and filter are ours, values are parameters
-            [*probe_params, literal, version, literal, fetch],
+            # The candidate filter is tested on the pool's rows in the same statement (probe_sql).
+            [*filter_params, literal, version, literal, fetch],
         )
         rows = cursor.fetchall()
     pool_hits = _hits(rows)
@@ -264,12 +270,7 @@ def _hnsw(
             # rows (erasures, before VACUUM) used up the scan's ef_search budget.
             return _exact_vector(rotated, version, limit, "", [])
         return pool_hits
-    if probe is None:  # candidates given as a list of ids: filtered here
-        wanted = {int(pk) for pk in candidates}
-        allowed = [hit.person_id in wanted for hit in pool_hits]
-    else:
-        allowed = [row[3] for row in rows]
-    hits = [hit for hit, ok in zip(pool_hits, allowed, strict=True) if ok][:limit]
+    hits = [hit for hit, row in zip(pool_hits, rows, strict=True) if row[3]][:limit]
     pool_reach = pool_hits[-1].distance if pool_hits else None
     if len(hits) < limit and stored:
         # Candidates may lie beyond the pool (few people opted out, many closer faces that did
@@ -280,18 +281,6 @@ def _hnsw(
         if not pool_covers:
             return _exact_vector(rotated, version, limit, filter_sql, filter_params)
     return hits
-
-
-def _candidate_probe(candidates: Any) -> tuple[str, list[Any]] | None:
-    """SQL telling whether pool row ``p`` belongs to a candidate; None for a list of ids."""
-    if isinstance(candidates, SqlSubquery):
-        sql, params = candidates.sql, list(candidates.params)
-    elif isinstance(candidates, QuerySet):
-        sql, params = candidates.order_by().query.sql_with_params()
-    else:
-        return None
-    probe = f"EXISTS (SELECT 1 FROM ({sql}) AS c(pid) WHERE c.pid = p.person_id)"  # noqa: S608
-    return probe, list(params)
 
 
 _ef_search_set: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()

@@ -145,7 +145,7 @@ def test_hnsw_exact_and_array_paths_return_the_same_answers_with_a_candidate_fil
         array_hits = []
         for version in (1, 2):
             rotated = protect(query, KEYS[version])
-            filter_sql, params = selectors._person_filter(candidate_qs)
+            filter_sql, params, _probe = selectors._person_filter(candidate_qs)
             column = "t.embedding::real[]" if uses_pgvector() else "t.embedding"
             array_hits += selectors._exact_array(
                 rotated, version, 4, filter_sql, params, column=column
