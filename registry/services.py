@@ -563,7 +563,7 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
                 continue
             # Every photo must show the face of the person's other photos: otherwise anyone could
             # add someone else's face to their own opt-out and have it blocked everywhere.
-            nearest = _nearest_distance(face.vector, known)
+            nearest = float(engine.distances(face, np.stack(known)).min()) if known else None
             if nearest is not None and nearest > engine.review_threshold:
                 outcome.accepted = False
                 outcome.reason = (
@@ -614,13 +614,6 @@ def _raw_templates(person: Person, *, model_name: str) -> list[np.ndarray]:
         unprotect(template.embedding, template_key(template.key_version))
         for template in person.templates.filter(model_name=model_name)
     ]
-
-
-def _nearest_distance(vector: np.ndarray, known: list[np.ndarray]) -> float | None:
-    if not known:
-        return None
-    difference = np.stack(known) - np.asarray(vector, dtype=np.float32)
-    return float(np.min(np.linalg.norm(difference, axis=1)))
 
 
 def templates_optout_sync(*, person_id: int) -> None:
