@@ -16,6 +16,15 @@ from registry.models import FaceTemplate
 from registry.services import person_enroll
 
 pytestmark = pytest.mark.django_db
+# A template's stored fields where only its person and flag matter.
+PLACEHOLDER_TEMPLATE = {
+    "embedding": np.zeros(128, dtype=np.float32),
+    "key_version": 1,
+    "model_name": "test",
+    "model_version": "1",
+    "quality": 1.0,
+    "face_px": 200,
+}
 
 
 def flags(person) -> list[bool]:
@@ -66,16 +75,7 @@ def test_a_template_stored_while_an_optout_commits_is_still_flagged(make_person)
         worker.start()
         time.sleep(0.5)
         assert not finished.is_set(), "the opt-out must wait for the enrollment's lock"
-        FaceTemplate.objects.create(
-            person=person,
-            embedding=np.zeros(128, dtype=np.float32),
-            key_version=1,
-            model_name="test",
-            model_version="1",
-            quality=1.0,
-            face_px=200,
-            opted_out=opted_out,
-        )
+        FaceTemplate.objects.create(person=person, opted_out=opted_out, **PLACEHOLDER_TEMPLATE)
     worker.join(timeout=30)
     assert finished.is_set()
     assert flags(person) == [True]
@@ -98,15 +98,7 @@ def test_upgrading_flags_the_templates_of_people_who_had_already_opted_out():
         Record = apps.get_model("consent", "Record")
         people = {name: Person.objects.create(display_name=name) for name in "abc"}
         for person in people.values():
-            Template.objects.create(
-                person=person,
-                embedding=np.zeros(128, dtype=np.float32),
-                key_version=1,
-                model_name="test",
-                model_version="1",
-                quality=1.0,
-                face_px=200,
-            )
+            Template.objects.create(person=person, **PLACEHOLDER_TEMPLATE)
         revoked_at = {"a": None, "b": timezone.now(), "c": None}
         kinds = {"a": "optout", "b": "optout", "c": "grant"}
         for index, (name, person) in enumerate(people.items()):
