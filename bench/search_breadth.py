@@ -145,16 +145,13 @@ def main() -> None:
         queries, sorted(set(firsts + wides)), person_ids=candidates, opted_out_only=True
     )
     kinds = np.where(optout_photos, "opt-out photo", np.where(strangers, "stranger", "other"))
-    report["checks_first_nearest"] = {
-        kind: {
-            "count": int((kinds == kind).sum()),
-            "found_distance_min_max": [
-                round(min(checks[i][min(firsts)][1] for i in np.flatnonzero(kinds == kind)), 3),
-                round(max(checks[i][min(firsts)][1] for i in np.flatnonzero(kinds == kind)), 3),
-            ],
+    report["checks_first_nearest"] = {}
+    for kind in ("opt-out photo", "other", "stranger"):
+        found = [checks[i][min(firsts)][1] for i in np.flatnonzero(kinds == kind)]
+        report["checks_first_nearest"][kind] = {
+            "count": len(found),
+            "found_distance_min_max": [round(min(found), 3), round(max(found), 3)],
         }
-        for kind in ("opt-out photo", "other", "stranger")
-    }
     report["checks_single_pass"] = single_pass(checks)
     report["checks"] = [adaptive(checks, f, w, args.confident) for f in firsts for w in wides]
 

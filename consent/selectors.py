@@ -698,19 +698,22 @@ def people_consent(
         rows[record.person_id].append(record)
     found = {}
     for person_id, records in rows.items():
-        optouts = sorted(
+        oldest = min(
             (row for row in records if row.kind == RecordKind.OPTOUT),
             key=lambda row: (row.created_at, row.id),
+            default=None,
         )
-        oldest = optouts[0] if optouts else None
-        found[person_id] = PersonConsent(
-            optout=None
+        optout = (
+            None
             if oldest is None
             else OptOutScope(
                 record_id=oldest.record_id,
                 categories=list(oldest.categories),
                 created_at=oldest.created_at,
-            ),
+            )
+        )
+        found[person_id] = PersonConsent(
+            optout=optout,
             decision=_decide(
                 records, category=category, media_type=media_type, territory=territory, at=at
             ),
