@@ -72,6 +72,8 @@ _SPECTRUM = np.exp(-np.arange(128) / SPECTRUM_DECAY)
 CENTRE_SD = np.sqrt(_SPECTRUM) * np.sqrt(0.5 / np.sum(_SPECTRUM))
 SAMPLE_SD = np.sqrt(_SPECTRUM) * np.sqrt(0.35**2 / 2 / np.sum(_SPECTRUM))
 ISOTROPIC_SAMPLE_SD = np.full(128, 0.35 / np.sqrt(2 * 128))
+# The checks' review band (the engine's review threshold): the hits a check asks for.
+REVIEW_BAND = 0.68
 
 
 def use_bench_database(name: str) -> None:
@@ -378,9 +380,10 @@ def main() -> None:
         args.reindex = True
     optout_m = args.optout_m or args.m
     optout_ef_construction = args.optout_ef_construction or args.ef_construction
-    indexes = [(INDEX_NAME, "index", args.m, args.ef_construction)]
-    if args.only_optout_index:
-        indexes = []  # the index of every template is left as it is, and not measured
+    # With --only-optout-index the index of every template is left as it is, and not measured.
+    indexes = (
+        [] if args.only_optout_index else [(INDEX_NAME, "index", args.m, args.ef_construction)]
+    )
     indexes.append((OPTOUT_INDEX_NAME, "optout_index", optout_m, optout_ef_construction))
     for name, label, m, ef_construction in indexes:
         wanted = f"m='{m}', ef_construction='{ef_construction}'"
@@ -414,17 +417,18 @@ def main() -> None:
     optout_photos = ~strangers & (by_position[chosen] % 3 == 0)
     # The check's query: only people with an opt-out (a third, by id) within the review band.
     candidates = Person.objects.annotate(bucket=F("id") % 3).filter(bucket=0).values("id")
-    checks_search = {
-        "person_ids": candidates,
-        "max_distance": 0.68,
-        "opted_out_only": True,
-        "candidate_pool": selectors.OPTOUT_POOL,
-    }
     # Warm the cache the way a running server is warm (index pages and the key-version list):
     # other fresh queries, so that the timed ones do not find their own paths already cached.
     warm, _, _ = make_queries(args.seed + 7, people, args.warm_queries, noise_sd)
     if args.only_optout_index:
-        timed(selectors.faces_nearest, warm, limit=10, **checks_search)
+        timed(
+            selectors.faces_nearest,
+            warm,
+            limit=10,
+            person_ids=candidates,
+            max_distance=REVIEW_BAND,
+            opted_out_only=True,
+        )
     else:
         timed(selectors.faces_nearest, warm, limit=10, ef_search=100)
     exact_queries = queries[: args.exact_queries]
@@ -459,7 +463,7 @@ def main() -> None:
         exact_queries,
         limit=10,
         person_ids=candidates,
-        max_distance=0.68,
+        max_distance=REVIEW_BAND,
         exact=True,
     )
 
@@ -472,7 +476,7 @@ def main() -> None:
                 queries,
                 limit=10,
                 person_ids=candidates,
-                max_distance=0.68,
+                max_distance=REVIEW_BAND,
                 candidate_pool=pool,
                 # On the opted-out index the pool doubles as ef_search, as in the checks.
                 ef_search=pool if opted_out_only else None,
