@@ -39,6 +39,7 @@ browsers:
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 check-schema: setup
 	$(PY) manage.py makemigrations --check --dry-run

@@ -60,7 +60,8 @@ def enroll_everyone(manifest: dict) -> dict[str, object]:
     from django.db import connection
 
     from consent.services import optout_record
-    from registry.services import person_create, person_enroll
+    from lifecycle.services import person_enroll
+    from registry.services import person_create
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE registry_person, registry_user CASCADE")

@@ -12,8 +12,6 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +22,14 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from consent.delivery import (
+    LOCAL_HOSTS,
+    WEBHOOK_MAX_ATTEMPTS,
+    WEBHOOK_SIGNATURE_HEADER,
+    http_post,
+    webhook_backoff_seconds,
+    webhook_signature,
+)
 from consent.lib import merkle, signing
 from consent.lib.canonical import canonical_json, parse_json
 from consent.lib.sealing import seal, unseal
@@ -44,7 +50,8 @@ from consent.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from consent.selectors import DatabaseNodeStore, consent_decision
+from consent.selectors import DatabaseNodeStore, consent_decision, person_has_active_optout
+from consent.tasks import webhook_deliver
 from registry import services as registry_services
 from registry.db import model_from_row
 from registry.lib.errors import (
@@ -516,7 +523,7 @@ def optout_record(
             person_signature=person_signature,
             fields={"categories": cleaned},
         )
-        registry_services.templates_optout_sync(person_id=person.pk)
+        templates_optout_sync(person_id=person.pk)
         # robust: the decision is committed; a notification failure is logged, never an error
         # for the person who made it.
         transaction.on_commit(
@@ -734,7 +741,7 @@ def record_revoke(
         target.revoked_at = revocation.created_at
         target.save(update_fields=["revoked_at"])
         if target.kind == RecordKind.OPTOUT:
-            registry_services.templates_optout_sync(person_id=person.pk)
+            templates_optout_sync(person_id=person.pk)
         if target.kind == RecordKind.GRANT:
             transaction.on_commit(
                 lambda: webhook_event_for_grant(
@@ -767,6 +774,34 @@ def attestation_record(
             person_signature=None,
             fields={"organisation": verifier},
         )
+
+
+# First key of pg_advisory_xact_lock(int, int) for a person's opt-out flag (second: the person).
+_OPTOUT_FLAG_LOCK = 6006
+
+
+def templates_optout_sync(*, person_id: int) -> bool:
+    """Set the person's templates' ``opted_out`` flag from their records; returns the value.
+
+    Called in the same transaction as every opt-out, every revocation of one and every
+    enrollment, so the flag commits with the decision: checks search only flagged templates, and
+    a flag out of step would hide an opted-out person from the very next check.
+
+    The value is read under a per-person transaction lock that all of these take, so a template
+    enrolled while an opt-out commits is either seen by the opt-out's UPDATE or sees the opt-out
+    itself (READ COMMITTED: each statement after the lock reads what committed before it). An
+    advisory lock rather than the person row's: revocation already holds the record's row lock,
+    and erasure takes the person's and then the records', so a row lock here could deadlock.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int)",
+                [_OPTOUT_FLAG_LOCK, person_id],
+            )
+        opted_out = person_has_active_optout(person_id=person_id)
+        registry_services.templates_optout_flag_set(person_id=person_id, opted_out=opted_out)
+    return opted_out
 
 
 def person_key_register(*, person: Person, public_key: bytes) -> PersonKey:
@@ -1124,13 +1159,6 @@ def consent_request_withdraw(
 
 # --- webhooks -----------------------------------------------------------------------------------
 
-WEBHOOK_MAX_ATTEMPTS = 8
-WEBHOOK_BACKOFF_BASE_SECONDS = 30
-WEBHOOK_BACKOFF_MAX_SECONDS = 6 * 3600
-WEBHOOK_TIMEOUT_SECONDS = 10
-WEBHOOK_SIGNATURE_HEADER = "X-Registry-Signature"
-_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-
 
 def _insecure_localhost_allowed() -> bool:
     return bool(settings.DEBUG or getattr(settings, "WEBHOOKS_ALLOW_INSECURE_LOCALHOST", False))
@@ -1150,7 +1178,7 @@ def webhook_url_check(url: str) -> str:
         raise ValidationFailed("Not a valid URL.", detail={"url": url}) from None
     if not host or parts.username or parts.password:
         raise ValidationFailed("The URL needs a host and must not carry credentials.")
-    if parts.scheme == "http" and host in _LOCAL_HOSTS and _insecure_localhost_allowed():
+    if parts.scheme == "http" and host in LOCAL_HOSTS and _insecure_localhost_allowed():
         return url
     if parts.scheme != "https":
         raise ValidationFailed("Webhook endpoints must use HTTPS.", code="insecure_url")
@@ -1158,7 +1186,7 @@ def webhook_url_check(url: str) -> str:
         address = ipaddress.ip_address(host)
     except ValueError:
         address = None
-    internal = host in _LOCAL_HOSTS or (
+    internal = host in LOCAL_HOSTS or (
         address is not None and (address.is_private or address.is_loopback or address.is_link_local)
     )
     if internal and not _insecure_localhost_allowed():
@@ -1201,17 +1229,7 @@ def _endpoint_secret(endpoint: WebhookEndpoint) -> str:
     ).decode()
 
 
-def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
-    """``t=<ts>,v1=<hex HMAC-SHA256(secret, "<ts>.<body>")>``; receivers recompute and compare."""
-    digest = hmac.new(
-        secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256
-    ).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
 def _enqueue_deliveries(delivery_ids: list[str]) -> None:
-    from consent.tasks import webhook_deliver
-
     for delivery_id in delivery_ids:
         webhook_deliver.delay(delivery_id)
 
@@ -1322,37 +1340,6 @@ def grants_expired_notify(*, now: datetime | None = None, batch: int = 500) -> i
             sent += len(due)
 
 
-def webhook_backoff_seconds(attempts: int) -> int:
-    """30 s, 1 min, 2 min, ... doubling after each failed attempt, at most 6 hours.
-
-    The first delay is ``settings.WEBHOOK_RETRY_BASE_SECONDS`` (30 s by default).
-    """
-    base = getattr(settings, "WEBHOOK_RETRY_BASE_SECONDS", WEBHOOK_BACKOFF_BASE_SECONDS)
-    return min(base * 2 ** max(attempts - 1, 0), WEBHOOK_BACKOFF_MAX_SECONDS)
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # a redirect is an answer (3xx), never followed to another host
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
-def _post(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int | None, str, str]:
-    """POST and return ``(status, response excerpt, error)``."""
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310 (URL checked at registration)
-    try:
-        with _opener.open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
-            return response.status, response.read(500).decode("utf-8", "replace"), ""
-    except urllib.error.HTTPError as error:
-        excerpt = error.read(500).decode("utf-8", "replace") if error.fp else ""
-        return error.code, excerpt, ""
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        return None, "", f"{type(error).__name__}: {reason}"[:300]
-
-
 def webhook_attempt(*, delivery_id: str) -> int | None:
     """Make one delivery attempt; returns the seconds until a retry is due, or None when done.
 
@@ -1387,7 +1374,7 @@ def webhook_attempt(*, delivery_id: str) -> int | None:
                 secret=_endpoint_secret(endpoint), timestamp=timestamp, body=body
             ),
         }
-        status, excerpt, error = _post(endpoint.url, body, headers)
+        status, excerpt, error = http_post(endpoint.url, body, headers)
         delivery.attempts += 1
         delivery.last_attempt_at = now
         delivery.last_status_code = status

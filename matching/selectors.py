@@ -42,9 +42,11 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
+from matching.models import CheckMatch
 from registry.db import uses_pgvector, vector_literal
 from registry.lib.template_protection import protect
 from registry.models import FaceTemplate
+from registry.selectors import current_template_key_version, template_key
 
 TEMPLATE_TABLE = FaceTemplate._meta.db_table
 
@@ -120,8 +122,6 @@ def faces_nearest(
     pgvector = uses_pgvector()
     # settings.MATCHING_EXACT_SEARCH: diagnostics and the naive side of bench/api_load.py.
     exact = exact or settings.MATCHING_EXACT_SEARCH
-    from registry.selectors import template_key
-
     in_use = _versions_in_use()
     for version in template_key_versions():
         rotated = protect(query, template_key(version))
@@ -161,8 +161,6 @@ def template_key_versions(*, refresh: bool = False) -> tuple[int, ...]:
     ``SELECT DISTINCT key_version`` reads the whole table (no index on it), which would cost more
     than the search itself on a million rows; versions change only when keys are rotated.
     """
-    from registry.selectors import current_template_key_version
-
     return tuple(sorted(set(_versions_in_use(refresh=refresh)) | {current_template_key_version()}))
 
 
@@ -360,8 +358,6 @@ def _exact_array(
 def person_check_matches(*, person) -> Any:
     """Every check that matched (or possibly matched) ``person``, newest first, with the
     organisation that made it: the person's "checks that matched me" page."""
-    from matching.models import CheckMatch
-
     return (
         CheckMatch.objects.filter(person=person)
         .select_related("organisation", "media_check")

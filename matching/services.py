@@ -33,7 +33,13 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from consent import selectors as consent_selectors
+from consent import services as consent_services
+from consent.delivery import webhook_signature
+from consent.lib.sealing import seal, unseal
 from consent.lib.uses import USE_CATEGORIES
+from consent.services import webhook_url_check
+from matching import tasks
 from matching.engine import get_engine
 from matching.lib.imaging import IMAGE_MIME_TYPES, decode_image, sniff_image_type
 from matching.models import Check, CheckKind, CheckMatch, CheckStatus, Verdict
@@ -223,8 +229,6 @@ def _candidates(category: str | None) -> SqlSubquery:
     cached = _candidate_sql.get(category)
     if cached is not None:
         return cached
-    from consent import selectors as consent_selectors
-
     # Without ordering: a model's default ORDER BY would make PostgreSQL sort every candidate.
     if category is not None:
         query = consent_selectors.optout_person_ids(category=category).order_by()
@@ -248,8 +252,6 @@ def _scopes_and_consent(
     """For each matched person: the active opt-out covering the use (none if it was revoked
     since the search), and ("consented", grant id) when the organisation holds a valid grant for
     this use that no later opt-out overrides, else ("not_consented", None)."""
-    from consent import selectors as consent_selectors
-
     if not person_ids:
         return {}, {}
     not_consented = ("not_consented", None)
@@ -538,8 +540,6 @@ def check_record(
 
 
 def _matches_record(check: Check, matched: list[dict[str, Any]]) -> None:
-    from consent import services as consent_services
-
     best: dict[int, dict[str, Any]] = {}
     for item in matched:
         if item["person_id"] not in best or item["distance"] < best[item["person_id"]]["distance"]:
@@ -579,8 +579,6 @@ def _receipt(
     faces: int,
 ) -> dict[str, Any]:
     """Signed by the registry's current key, not logged (verifiable offline with keys.json)."""
-    from consent import services as consent_services
-
     return consent_services.receipt_sign(
         kind=RECEIPT_KIND,
         body={
@@ -618,9 +616,6 @@ def video_check_create(
     callback_secret: str = "",
 ) -> Check:
     """Save the upload under MEDIA_ROOT/checks/ and queue the analysis (after commit)."""
-    from consent.lib.sealing import seal
-    from consent.services import webhook_url_check
-
     category_check(category)
     if callback_url:
         webhook_url_check(callback_url)
@@ -668,10 +663,7 @@ def video_check_create(
 
 
 def _enqueue_video(check_id: uuid.UUID) -> None:
-    # Imported here: the task module belongs to the video pipeline and loads its dependencies.
-    from matching.tasks import video_check_run
-
-    video_check_run.delay(str(check_id))
+    tasks.video_check_run.delay(str(check_id))
 
 
 def check_cancel(*, check: Check) -> Check:
@@ -791,17 +783,12 @@ def check_representation(check: Check) -> dict[str, Any]:
 def _callback_enqueue(check_id: uuid.UUID) -> None:
     """After commit, hand the callback to its Celery task: one POST now, retries with back-off
     from the task, so no worker or request waits on a slow receiver more than once."""
-    from matching.tasks import check_callback_deliver as task
-
-    transaction.on_commit(lambda: task.delay(str(check_id)), robust=True)
+    transaction.on_commit(lambda: tasks.check_callback_deliver.delay(str(check_id)), robust=True)
 
 
 def check_callback_deliver(*, check_id: uuid.UUID) -> int | None:
     """POST the finished check to its callback URL, signed like the registry's webhooks:
     ``X-Registry-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``."""
-    from consent.lib.sealing import unseal
-    from consent.services import webhook_signature, webhook_url_check
-
     check = Check.objects.filter(pk=check_id).first()
     if check is None or not check.callback_url or check.callback_delivered_at is not None:
         return None

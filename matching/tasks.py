@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
-from matching import video_jobs
+#: Errors worth another attempt of the whole task: the database (or its connection) was away.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+#: Callback POSTs: the first right after the check ends, then up to this many retries, waiting
+#: 30 s, 1 min, 2 min, ... (at most an hour) between them (``video_jobs.callback_backoff_s``).
+CALLBACK_MAX_ATTEMPTS = 8
 
 
 @shared_task(
@@ -16,13 +21,15 @@ from matching import video_jobs
     reject_on_worker_lost=True,
     # Only errors that a later attempt can get past: the database or broker briefly gone.
     # A bad video is not an error here (the check ends "failed" with the reason).
-    autoretry_for=video_jobs.TRANSIENT_ERRORS,
+    autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=5,
     retry_backoff_max=300,
     retry_jitter=True,
     max_retries=5,
 )
 def video_check_run(self, check_id: str) -> str:
+    from matching import video_jobs
+
     return video_jobs.video_check_run(check_id=check_id)
 
 
@@ -30,10 +37,12 @@ def video_check_run(self, check_id: str) -> str:
     bind=True,
     name="matching.tasks.check_callback_deliver",
     acks_late=True,
-    max_retries=video_jobs.CALLBACK_MAX_ATTEMPTS,
+    max_retries=CALLBACK_MAX_ATTEMPTS,
 )
 def check_callback_deliver(self, check_id: str) -> int | None:
     """One signed POST of a finished check to its callback URL; retried with backoff."""
+    from matching import video_jobs
+
     retry_in = video_jobs.video_check_callback(check_id=check_id, attempt=self.request.retries)
     if retry_in is not None and not self.request.is_eager:
         raise self.retry(countdown=retry_in)

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 
 from matching import services
 from matching.models import FINAL_STATUSES, Check, CheckStatus
+from matching.tasks import TRANSIENT_ERRORS
 from matching.video import AnalysisCancelled, VideoAnalysis, VideoError, analyse_video
 
 logger = logging.getLogger(__name__)
@@ -36,11 +36,6 @@ logger = logging.getLogger(__name__)
 PROGRESS_STEP = 5
 #: The row's status is read at most this often while the analysis asks whether to stop.
 CANCEL_POLL_S = 1.0
-#: Errors worth another attempt of the whole task: the database (or its connection) was away.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
-#: Callback POSTs: the first right after the check ends, then up to this many retries, waiting
-#: 30 s, 1 min, 2 min, ... (at most an hour) between them.
-CALLBACK_MAX_ATTEMPTS = 8
 CALLBACK_BACKOFF_S = 30
 CALLBACK_BACKOFF_MAX_S = 3600
 

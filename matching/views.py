@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 
 from matching import selectors
+from matching.health import system_health
 from registry.models import Person
 
 PAGE_SIZE = 50
@@ -23,3 +26,10 @@ def checks_that_matched_me(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     return render(request, "matching/checks_that_matched_me.html", {"page": page})
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    health = system_health()
+    return JsonResponse(health, status=200 if health["status"] == "ok" else 503)

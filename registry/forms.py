@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
+from registry.scopes import PERSONAL_SCOPES
+
 
 class SignupForm(forms.Form):
     display_name = forms.CharField(label="Your name", max_length=200)
@@ -53,8 +55,6 @@ class TokenForm(forms.Form):
     )
 
     def __init__(self, *args, **kwargs):
-        from registry.scopes import PERSONAL_SCOPES
-
         super().__init__(*args, **kwargs)
         self.fields["scopes"].choices = [
             (name, f"{name}: {text}") for name, text in PERSONAL_SCOPES.items()

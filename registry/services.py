@@ -1,47 +1,37 @@
-"""Every write of the registry app: people, organisations, API keys, enrollment, erasure."""
+"""Every write of the registry app: organisations, API keys, people's accounts, face templates.
+
+Workflows that span a person's whole record across apps (enrollment, attestation, erasure,
+export, retention) live above the apps, in ``lifecycle.services``.
+"""
 
 from __future__ import annotations
 
-import base64
 import logging
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
-from django.db.models.functions import Coalesce
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.text import slugify
 
-from matching.engine.errors import (
-    CorruptImage,
-    ImageError,
-    ImageTooLarge,
-    NotAnImage,
-    UnsupportedImageFormat,
-)
-from matching.lib.imaging import IMAGE_MIME_TYPES, decode_image, sniff_image_type
 from registry import scopes as scope_names
 from registry.authentication import KEY_PREFIX, hash_secret
 from registry.lib.errors import Conflict, NotFound, PermissionDeniedError, ValidationFailed
-from registry.lib.photo_crypto import PhotoDecryptionError, decrypt_photo, encrypt_photo
-from registry.lib.template_protection import protect, reprotect, unprotect
+from registry.lib.template_protection import reprotect
 from registry.models import (
     ApiKey,
     AssuranceLevel,
-    Attestation,
     AuditEvent,
     FaceTemplate,
     Membership,
@@ -49,7 +39,6 @@ from registry.models import (
     Organisation,
     OrganisationKind,
     Person,
-    ReferencePhoto,
     User,
 )
 from registry.selectors import current_template_key_version, template_key
@@ -308,12 +297,12 @@ def email_verify(*, uid: str, token: str) -> User:
         user.save(update_fields=["email_verified_at"])
         person = getattr(user, "person", None)
         if person is not None:
-            _assurance_refresh(person)
+            assurance_refresh(person=person)
     audit_record(action="email.verify", actor=user, target=person)
     return user
 
 
-def _assurance_refresh(person: Person) -> Person:
+def assurance_refresh(*, person: Person) -> Person:
     """Recompute the assurance level from the facts: an unrevoked attestation by a verifier
     organisation, else a verified email, else self-asserted."""
     if person.attestations.filter(
@@ -370,287 +359,18 @@ def organisation_suspend(
     return organisation
 
 
-# --- Attestations -----------------------------------------------------------------------------
+def templates_optout_flag_set(*, person_id: int, opted_out: bool) -> int:
+    """Set the ``opted_out`` flag on every template of the person; returns the rows changed.
 
-
-@transaction.atomic
-def attestation_record(
-    *, person: Person, verifier: Organisation, method: str, attested_by: User | None = None
-) -> Attestation:
-    """A verifier organisation confirms the person's identity: who, when and how."""
-    if verifier.kind != OrganisationKind.VERIFIER:
-        raise PermissionDeniedError("Only a verifier organisation can attest an identity.")
-    if verifier.suspended_at is not None:
-        raise PermissionDeniedError("This organisation is suspended.")
-    method = (method or "").strip()
-    if not method:
-        raise ValidationFailed(
-            "method: Say how the identity was verified.", detail={"method": "required"}
-        )
-    from consent import services as consent_services
-
-    # The signed, logged record says only "this verifier attests this subject"; how it was done
-    # (the method) may describe documents, so it stays in the registry.
-    record = consent_services.attestation_record(
-        person=person, verifier=verifier, actor=attested_by
-    )
-    attestation = Attestation.objects.create(
-        person=person,
-        verifier=verifier,
-        attested_by=attested_by,
-        method=method[:200],
-        record=record,
-    )
-    _assurance_refresh(person)
-    audit_record(
-        action="attestation.record",
-        actor=attested_by,
-        target=person,
-        metadata={"attestation": attestation.pk, "verifier": verifier.pk},
-    )
-    return attestation
-
-
-@transaction.atomic
-def attestation_revoke(*, attestation: Attestation, actor: User | None) -> Attestation:
-    if attestation.revoked_at is None:
-        attestation.revoked_at = timezone.now()
-        attestation.save(update_fields=["revoked_at"])
-        _assurance_refresh(attestation.person)
-        audit_record(
-            action="attestation.revoke",
-            actor=actor,
-            target=attestation.person,
-            metadata={"attestation": attestation.pk},
-        )
-    return attestation
-
-
-# --- Enrollment -------------------------------------------------------------------------------
-
-
-@dataclass
-class PhotoOutcome:
-    filename: str
-    accepted: bool
-    reason: str | None = None
-    problems: list[str] = field(default_factory=list)
-    template_id: int | None = None
-    quality: float | None = None
-    face_px: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "filename": self.filename,
-            "accepted": self.accepted,
-            "reason": self.reason,
-            "problems": self.problems,
-            "template_id": self.template_id,
-            "quality": self.quality,
-            "face_px": self.face_px,
-        }
-
-
-@dataclass
-class EnrollmentResult:
-    photos: list[PhotoOutcome]
-    templates_total: int
-
-    @property
-    def accepted(self) -> list[PhotoOutcome]:
-        return [p for p in self.photos if p.accepted]
-
-    @property
-    def rejected(self) -> list[PhotoOutcome]:
-        return [p for p in self.photos if not p.accepted]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "accepted": len(self.accepted),
-            "rejected": len(self.rejected),
-            "templates_total": self.templates_total,
-            "photos": [p.as_dict() for p in self.photos],
-        }
-
-
-_NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
-
-
-def _reason_for_problem(problem: str) -> str:
-    # The engine says "too blurry: sharpness 0.12, need 0.25"; people need only "too blurry"
-    # (the numbers stay in ``problems``). Size keeps its numbers: they tell what to fix.
-    if problem.startswith("too blurry"):
-        return "too blurry"
-    return problem
-
-
-def _image_error_reason(error: ImageError, data: bytes) -> str:
-    if isinstance(error, UnsupportedImageFormat):
-        detected = (error.detail or {}).get("detected", "this format")
-        return f"not an image we accept: {detected} (send JPEG, PNG or WebP)"
-    if isinstance(error, NotAnImage):
-        return "not an image"
-    if isinstance(error, ImageTooLarge):
-        return "image too large: " + error.message
-    if isinstance(error, CorruptImage):
-        return "the image is truncated or corrupt"
-    return "the image could not be read"
-
-
-def _analyse_photo(filename: str, data: bytes, engine) -> tuple[PhotoOutcome, Any]:
-    """Decode and analyse one photo; returns its outcome and, when accepted, the face."""
-    if len(data) > settings.MAX_IMAGE_BYTES:
-        return PhotoOutcome(
-            filename,
-            False,
-            f"file too large: {len(data) / 1e6:.1f} MB, limit "
-            f"{settings.MAX_IMAGE_BYTES / 1e6:.0f} MB",
-        ), None
-    try:
-        image = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
-    except ImageError as error:
-        return PhotoOutcome(filename, False, _image_error_reason(error, data)), None
-    faces = engine.analyse(image)
-    if not faces:
-        return PhotoOutcome(filename, False, "no face found"), None
-    if len(faces) > 1:
-        count = _NUMBER_WORDS.get(len(faces), str(len(faces)))
-        return PhotoOutcome(filename, False, f"{count} faces found"), None
-    face = faces[0]
-    problems = list(face.quality.problems)
-    if problems:
-        return PhotoOutcome(
-            filename,
-            False,
-            _reason_for_problem(problems[0]),
-            problems=problems,
-            quality=face.quality.score,
-            face_px=face.quality.size_px,
-        ), None
-    return PhotoOutcome(
-        filename, True, quality=face.quality.score, face_px=face.quality.size_px
-    ), face
-
-
-def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> EnrollmentResult:
-    """Turn reference photos into protected face templates, one verdict per photo.
-
-    Accepted photos are kept even when others are rejected. A person holds at most
-    ``ENROLLMENT_MAX_PHOTOS`` templates; photos beyond the cap are rejected with that reason.
-    The photo itself is discarded once its template exists, unless the person chose to keep
-    photos, in which case it is stored encrypted (AES-GCM).
+    The consent app decides the value (``consent.services.templates_optout_sync``) under a
+    per-person lock and calls this in the same transaction as the decision, so the flag commits
+    with it: checks search only flagged templates (their partial HNSW index).
     """
-    from matching.engine import get_engine
-
-    engine = get_engine()
-    limit = settings.ENROLLMENT_MAX_PHOTOS
-    # Face analysis is slow, so it runs before the row lock is taken.
-    analysed = [(*_analyse_photo(name, data, engine), data) for name, data in images]
-
-    version = current_template_key_version()
-    key = template_key(version)
-    with transaction.atomic():
-        person = Person.objects.select_for_update().get(pk=person.pk)
-        opted_out = _optout_flag_locked(person.pk)
-        count = person.templates.count()
-        known = _raw_templates(person, model_name=engine.name)
-        for outcome, face, data in analysed:
-            if not outcome.accepted:
-                continue
-            if count >= limit:
-                outcome.accepted = False
-                outcome.reason = f"limit reached: at most {limit} photos per person"
-                continue
-            # Every photo must show the face of the person's other photos: otherwise anyone could
-            # add someone else's face to their own opt-out and have it blocked everywhere.
-            nearest = float(engine.distances(face, np.stack(known)).min()) if known else None
-            if nearest is not None and nearest > engine.review_threshold:
-                outcome.accepted = False
-                outcome.reason = (
-                    f"a different face from this person's other photos (distance {nearest:.2f}, "
-                    f"at most {engine.review_threshold:.2f})"
-                )
-                continue
-            known.append(np.asarray(face.vector, dtype=np.float32))
-            template = FaceTemplate.objects.create(
-                person=person,
-                embedding=protect(face.vector, key),
-                key_version=version,
-                model_name=face.model_name,
-                model_version=face.model_version,
-                quality=float(face.quality.score),
-                face_px=int(face.quality.size_px),
-                opted_out=opted_out,
-            )
-            if person.keep_photos:
-                ReferencePhoto.objects.create(
-                    person=person,
-                    template=template,
-                    content_type=IMAGE_MIME_TYPES.get(sniff_image_type(data) or "", ""),
-                    ciphertext=encrypt_photo(
-                        data, key=settings.PHOTO_ENCRYPTION_KEY, owner=person.public_id
-                    ),
-                )
-            outcome.template_id = template.pk
-            count += 1
-        if any(outcome.accepted for outcome, _face, _data in analysed):
-            # New photos count as a confirmation that the person still wants to be protected.
-            person.templates_confirmed_at = timezone.now()
-            person.retention_reminded_at = None
-            person.save(update_fields=["templates_confirmed_at", "retention_reminded_at"])
-    result = EnrollmentResult(photos=[o for o, _f, _d in analysed], templates_total=count)
-    logger.info(
-        "enrollment person=%s accepted=%d rejected=%d",
-        person.pk,
-        len(result.accepted),
-        len(result.rejected),
+    return (
+        FaceTemplate.objects.filter(person_id=person_id)
+        .exclude(opted_out=opted_out)
+        .update(opted_out=opted_out)
     )
-    return result
-
-
-def _raw_templates(person: Person, *, model_name: str) -> list[np.ndarray]:
-    """The person's stored embeddings from ``model_name``, unprotected (kept in memory only)."""
-    return [
-        unprotect(template.embedding, template_key(template.key_version))
-        for template in person.templates.filter(model_name=model_name)
-    ]
-
-
-def templates_optout_sync(*, person_id: int) -> None:
-    """Set the person's templates' ``opted_out`` flag from their consent records.
-
-    Called in the same transaction as every opt-out and every revocation of one, so the flag
-    commits with the decision: checks search only flagged templates (their partial HNSW index),
-    and a flag out of step would hide an opted-out person from the very next check.
-    """
-    with transaction.atomic():
-        opted_out = _optout_flag_locked(person_id)
-        FaceTemplate.objects.filter(person_id=person_id).exclude(opted_out=opted_out).update(
-            opted_out=opted_out
-        )
-
-
-# First key of pg_advisory_xact_lock(int, int) for a person's opt-out flag (second: the person).
-_OPTOUT_FLAG_LOCK = 6006
-
-
-def _optout_flag_locked(person_id: int) -> bool:
-    """Whether the person has an active opt-out, read under a per-person transaction lock.
-
-    Enrollment and ``templates_optout_sync`` take the same lock before reading, so a template
-    enrolled while an opt-out commits is either seen by the sync's UPDATE or sees the opt-out
-    itself (READ COMMITTED: each statement after the lock reads what committed before it). An
-    advisory lock rather than the person row's: revocation already holds the record's row lock,
-    and erasure takes the person's and then the records', so a row lock here could deadlock.
-    """
-    from consent import selectors as consent_selectors
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int)",
-            [_OPTOUT_FLAG_LOCK, person_id],
-        )
-    return consent_selectors.person_has_active_optout(person_id=person_id)
 
 
 def template_delete(*, person: Person, template_id: int) -> None:
@@ -666,173 +386,6 @@ def templates_confirm(*, person: Person) -> Person:
     person.retention_reminded_at = None
     person.save(update_fields=["templates_confirmed_at", "retention_reminded_at"])
     return person
-
-
-# --- Erasure and export -----------------------------------------------------------------------
-
-
-def person_erase(*, person: Person, actor: User | None = None) -> None:
-    """Destroy the person at once: templates, photos, attestations, personal fields, account.
-
-    Signed consent records keep only commitments (the consent app decides, before the person row
-    goes); audit events keep ids only, and the person's public id is scrubbed from them.
-    """
-    from consent import services as consent_services
-
-    public_id = person.public_id
-    with transaction.atomic():
-        person = Person.objects.select_for_update().get(pk=person.pk)
-        consent_services.person_records_on_erasure(person=person)
-        user = person.user
-        FaceTemplate.objects.filter(person=person).delete()
-        ReferencePhoto.objects.filter(person=person).delete()
-        Attestation.objects.filter(person=person).delete()
-        person.delete()
-        if user is not None:
-            Membership.objects.filter(user=user).delete()
-            ApiKey.objects.filter(user=user).delete()
-            user.delete()
-        AuditEvent.objects.filter(target_id=public_id).update(target_id="erased")
-        AuditEvent.objects.create(action="person.erase", target_type="person", target_id="erased")
-    logger.info("person erased")
-
-
-def person_export(*, person: Person) -> dict[str, Any]:
-    """Everything the registry holds about the person, as JSON-ready data."""
-    user = person.user
-    photos = {photo.template_id: photo for photo in ReferencePhoto.objects.filter(person=person)}
-    data: dict[str, Any] = {
-        "format": "likeness-registry-export/1",
-        "exported_at": timezone.now().isoformat(),
-        "person": {
-            "subject": person.public_id,
-            "display_name": person.display_name,
-            "handle": person.handle,
-            "assurance": person.assurance,
-            "keep_photos": person.keep_photos,
-            "templates_confirmed_at": _iso(person.templates_confirmed_at),
-            "suspended_at": _iso(person.suspended_at),
-            "created_at": _iso(person.created_at),
-        },
-        "account": {
-            "email": user.email if user else None,
-            "email_verified_at": _iso(user.email_verified_at) if user else None,
-            "date_joined": _iso(user.date_joined) if user else None,
-            "last_login": _iso(user.last_login) if user else None,
-        },
-        "templates": [],
-        "attestations": [
-            {
-                "verifier": a.verifier.name,
-                "method": a.method,
-                "attested_at": _iso(a.attested_at),
-                "revoked_at": _iso(a.revoked_at),
-            }
-            for a in person.attestations.select_related("verifier").order_by("attested_at")
-        ],
-        "organisations": [
-            {"organisation": m.organisation.name, "role": m.role, "since": _iso(m.created_at)}
-            for m in (user.memberships.select_related("organisation") if user else [])
-        ],
-        "personal_tokens": [
-            {
-                "name": k.name,
-                "prefix": k.prefix,
-                "scopes": k.scopes,
-                "created_at": _iso(k.created_at),
-                "last_used_at": _iso(k.last_used_at),
-                "revoked_at": _iso(k.revoked_at),
-            }
-            for k in (user.personal_tokens.all() if user else [])
-        ],
-    }
-    for template in person.templates.order_by("created_at"):
-        entry = {
-            "id": template.pk,
-            "model_name": template.model_name,
-            "model_version": template.model_version,
-            "quality": template.quality,
-            "face_px": template.face_px,
-            "created_at": _iso(template.created_at),
-            # The person's own biometric data, unprotected: it is theirs to take elsewhere.
-            "embedding": [
-                round(float(x), 6)
-                for x in unprotect(template.embedding, template_key(template.key_version))
-            ],
-        }
-        photo = photos.get(template.pk)
-        if photo is not None:
-            try:
-                raw = decrypt_photo(
-                    photo.ciphertext, key=settings.PHOTO_ENCRYPTION_KEY, owner=person.public_id
-                )
-                entry["photo"] = {
-                    "content_type": photo.content_type,
-                    "base64": base64.b64encode(raw).decode(),
-                }
-            except PhotoDecryptionError:
-                entry["photo"] = {"error": "the kept photo could not be decrypted"}
-        data["templates"].append(entry)
-    from consent import selectors as consent_selectors
-
-    data["consent"] = consent_selectors.person_export(person=person)
-    return data
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-# --- Retention --------------------------------------------------------------------------------
-
-
-def retention_sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """Remind people whose templates are close to expiry, purge templates after the reminder.
-
-    A person's templates expire ``RETENTION_TEMPLATE_DAYS`` after their last confirmation (or
-    enrollment, or account creation). The reminder goes out ``RETENTION_REMINDER_DAYS`` before;
-    templates are purged only once a reminder was sent for this period and that long has passed
-    since it, so nobody loses their templates without warning.
-    """
-    now = now or timezone.now()
-    period = timedelta(days=settings.RETENTION_TEMPLATE_DAYS)
-    notice = timedelta(days=settings.RETENTION_REMINDER_DAYS)
-    reminded = purged = 0
-    candidates = (
-        Person.objects.filter(templates__isnull=False)
-        .annotate(reference=Coalesce("templates_confirmed_at", "created_at"))
-        .filter(reference__lte=now - period + notice)
-        .distinct()
-        .select_related("user")
-    )
-    for person in candidates:
-        expires = person.reference + period
-        if person.retention_reminded_at is None or person.retention_reminded_at < person.reference:
-            if person.user is not None:
-                _send_retention_reminder(person, expires=max(expires, now + notice))
-            Person.objects.filter(pk=person.pk).update(retention_reminded_at=now)
-            reminded += 1
-        elif now >= expires and now >= person.retention_reminded_at + notice:
-            with transaction.atomic():
-                ReferencePhoto.objects.filter(person=person).delete()
-                FaceTemplate.objects.filter(person=person).delete()
-            audit_record(action="retention.purge", target=person)
-            purged += 1
-    logger.info("retention sweep reminded=%d purged=%d", reminded, purged)
-    return {"reminded": reminded, "purged": purged}
-
-
-def _send_retention_reminder(person: Person, *, expires: datetime) -> None:
-    send_mail(
-        subject="Confirm your face templates in the Likeness Registry",
-        message=(
-            "Your registered face templates will be deleted on "
-            f"{expires.date().isoformat()} unless you confirm you still want them.\n\n"
-            f"Confirm here: {settings.SITE_URL}{reverse('me')}\n"
-        ),
-        from_email=None,
-        recipient_list=[person.user.email],
-    )
 
 
 # --- Template key rotation --------------------------------------------------------------------

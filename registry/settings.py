@@ -133,7 +133,7 @@ try:
     CELERY_TIMEZONE = "UTC"
     CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         # Templates not confirmed for RETENTION_TEMPLATE_DAYS: remind, then purge.
-        "registry-retention-sweep": {"task": "registry.retention_sweep", "schedule": 6 * 3600},
+        "lifecycle-retention-sweep": {"task": "lifecycle.retention_sweep", "schedule": 6 * 3600},
         # Grants whose validity ended since the last run: grant.expired webhooks.
         "consent-grants-expired": {"task": "consent.grants_expired_notify", "schedule": 300},
         # Webhook deliveries due for a retry whose Celery retry was lost (worker restarts).
@@ -220,6 +220,7 @@ INSTALLED_APPS = [
     "registry",
     "consent",
     "matching",
+    "lifecycle",
 ]
 
 MIDDLEWARE = [

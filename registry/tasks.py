@@ -13,11 +13,3 @@ def diagnostics_ping(token: str) -> dict[str, str]:
         cursor.execute("SELECT current_database()")
         database = cursor.fetchone()[0]
     return {"token": token, "database": database}
-
-
-@shared_task(name="registry.retention_sweep")
-def retention_sweep() -> dict[str, int]:
-    """Periodic (see CELERY_BEAT_SCHEDULE): remind, then purge templates nobody confirmed."""
-    from registry import services
-
-    return services.retention_sweep()

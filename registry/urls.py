@@ -13,11 +13,11 @@ api_v1 = [
     path("", include("registry.api.urls")),
     path("", include("consent.api.urls")),
     path("", include("matching.api.urls")),
+    path("", include("lifecycle.api.urls")),
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("registry.urls_pages")),
     path("", include("consent.urls")),
     path("", include("matching.urls")),
+    path("", include("lifecycle.urls")),
 ]
 
 handler400 = "registry.views.error_400"

@@ -16,12 +16,9 @@ urlpatterns = [
     path("verify/<str:uid>/<str:token>/", views.verify_email, name="verify-email"),
     path("me/", views.me, name="me"),
     path("me/verify-email/", views.verification_resend, name="verification-resend"),
-    path("me/photos/", views.photos_upload, name="photos-upload"),
     path("me/photos/<int:template_id>/delete/", views.photo_delete, name="photo-delete"),
     path("me/settings/", views.settings_update, name="settings-update"),
     path("me/confirm/", views.templates_confirm, name="templates-confirm"),
-    path("me/export/", views.export, name="export"),
     path("me/tokens/", views.tokens, name="tokens"),
     path("me/tokens/<int:key_id>/revoke/", views.token_revoke, name="token-revoke"),
-    path("me/delete/", views.delete_account, name="delete-account"),
 ]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -15,7 +13,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from registry import selectors, services
 from registry.api import exceptions
 from registry.forms import (
-    DeleteAccountForm,
     PhotoUploadForm,
     SettingsForm,
     SignupForm,
@@ -23,14 +20,6 @@ from registry.forms import (
 )
 from registry.lib.errors import RegistryError
 from registry.models import Person
-from registry.selectors import system_health
-
-
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    health = system_health()
-    return JsonResponse(health, status=200 if health["status"] == "ok" else 503)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -70,7 +59,7 @@ def error_500(request: HttpRequest) -> HttpResponse:
 # --- People's pages -------------------------------------------------------------------------
 
 
-def _person(request: HttpRequest) -> Person | None:
+def request_person_or_none(request: HttpRequest) -> Person | None:
     return Person.objects.filter(user=request.user).first()
 
 
@@ -112,13 +101,13 @@ def verify_email(request: HttpRequest, uid: str, token: str) -> HttpResponse:
 @login_required
 @require_GET
 def me(request: HttpRequest) -> HttpResponse:
-    person = _person(request)
+    person = request_person_or_none(request)
     if person is None:
         return render(request, "registry/no_person.html")
-    return _render_me(request, person)
+    return render_me(request, person)
 
 
-def _render_me(request, person, *, upload_form=None, results=None, status=200) -> HttpResponse:
+def render_me(request, person, *, upload_form=None, results=None, status=200) -> HttpResponse:
     context = {
         "person": person,
         "templates": selectors.person_templates(person=person),
@@ -135,32 +124,8 @@ def _render_me(request, person, *, upload_form=None, results=None, status=200) -
 
 @login_required
 @require_POST
-def photos_upload(request: HttpRequest) -> HttpResponse:
-    from registry.api.views import read_uploads
-
-    person = _person(request)
-    if person is None:
-        return redirect("me")
-    form = PhotoUploadForm(request.POST, request.FILES)
-    try:
-        images = read_uploads(request.FILES.getlist("photos"))
-    except RegistryError as error:
-        form.add_error("photos", error.message)
-        return _render_me(request, person, upload_form=form, status=400)
-    try:
-        result = services.person_enroll(person=person, images=images)
-    except RegistryError as error:  # e.g. the face models are unavailable (503)
-        form.add_error("photos", error.message)
-        return _render_me(request, person, upload_form=form, status=error.status_code)
-    if result.accepted:
-        messages.success(request, f"{len(result.accepted)} photo(s) accepted.")
-    return _render_me(request, person, results=result, status=200 if result.accepted else 400)
-
-
-@login_required
-@require_POST
 def photo_delete(request: HttpRequest, template_id: int) -> HttpResponse:
-    person = _person(request)
+    person = request_person_or_none(request)
     try:
         services.template_delete(person=person, template_id=template_id)
     except RegistryError:
@@ -173,7 +138,7 @@ def photo_delete(request: HttpRequest, template_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def settings_update(request: HttpRequest) -> HttpResponse:
-    person = _person(request)
+    person = request_person_or_none(request)
     form = SettingsForm(request.POST)
     if form.is_valid():
         services.person_update(person=person, **form.cleaned_data)
@@ -195,24 +160,9 @@ def verification_resend(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def templates_confirm(request: HttpRequest) -> HttpResponse:
-    services.templates_confirm(person=_person(request))
+    services.templates_confirm(person=request_person_or_none(request))
     messages.success(request, "Thank you: your face templates will be kept.")
     return redirect("me")
-
-
-@never_cache
-@login_required
-@require_GET
-def export(request: HttpRequest) -> HttpResponse:
-    person = _person(request)
-    data = services.person_export(person=person)
-    response = HttpResponse(
-        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
-    )
-    response["Content-Disposition"] = (
-        f'attachment; filename="likeness-registry-{person.public_id}.json"'
-    )
-    return response
 
 
 @never_cache
@@ -254,21 +204,3 @@ def token_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     else:
         messages.success(request, "The token was revoked.")
     return redirect("tokens")
-
-
-@never_cache
-@login_required
-@require_http_methods(["GET", "POST"])
-def delete_account(request: HttpRequest) -> HttpResponse:
-    form = DeleteAccountForm(request.POST or None, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        person = _person(request)
-        if person is not None:
-            services.person_erase(person=person)
-        else:
-            request.user.delete()
-        from django.contrib.auth import logout
-
-        logout(request)
-        return render(request, "registry/deleted.html")
-    return render(request, "registry/delete_account.html", {"form": form})

@@ -19,6 +19,7 @@ from matching import services
 from matching.lib.imaging import describe_content, sniff_image_type
 from matching.models import CheckKind
 from matching.ratelimit import check_rate
+from matching.video.reader import sniff_container
 from registry import scopes
 from registry.lib.errors import (
     PayloadTooLarge,
@@ -249,8 +250,6 @@ class ChecksApi(APIView):
                 ),
                 status=200,
             )
-        from matching.video.reader import sniff_container
-
         container = sniff_container(head)
         if container is None:
             detected = describe_content(head)

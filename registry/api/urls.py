@@ -7,10 +7,7 @@ from registry.api import views
 urlpatterns = [
     path("auth/signup", views.SignupApi.as_view(), name="api-signup"),
     path("auth/verify-email", views.VerifyEmailApi.as_view(), name="api-verify-email"),
-    path("me", views.MeApi.as_view(), name="api-me"),
-    path("me/export", views.MeExportApi.as_view(), name="api-me-export"),
     path("me/confirm-templates", views.MeConfirmTemplatesApi.as_view(), name="api-me-confirm"),
-    path("me/photos", views.MePhotosApi.as_view(), name="api-me-photos"),
     path("me/photos/<int:template_id>", views.MePhotoApi.as_view(), name="api-me-photo"),
     path("me/tokens", views.MeTokensApi.as_view(), name="api-me-tokens"),
     path("me/tokens/<int:key_id>", views.MeTokenApi.as_view(), name="api-me-token"),
@@ -31,5 +28,4 @@ urlpatterns = [
         views.OrganisationKeyApi.as_view(),
         name="api-organisation-key",
     ),
-    path("attestations", views.AttestationsApi.as_view(), name="api-attestations"),
 ]

@@ -9,16 +9,14 @@ Thin views: validate input, call a service or selector, serialize. Who may do wh
 
 from __future__ import annotations
 
-from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from registry import scopes, selectors, services
-from registry.lib.errors import NotFound, PermissionDeniedError, ValidationFailed
+from registry.lib.errors import NotFound, PermissionDeniedError
 from registry.models import ApiKey, MembershipRole, Organisation, OrganisationKind, User
 from registry.permissions import (
     HasScope,
@@ -30,7 +28,7 @@ from registry.permissions import (
 )
 
 
-def _person_or_404(request):
+def person_or_404(request):
     person = request_person(request)
     if person is None:
         raise NotFound("There is no person for this account.")
@@ -95,29 +93,6 @@ class TemplateSerializer(serializers.Serializer):
 
     def get_photo_kept(self, template) -> bool:
         return hasattr(template, "photo")
-
-
-class PhotoOutcomeSerializer(serializers.Serializer):
-    filename = serializers.CharField()
-    accepted = serializers.BooleanField()
-    reason = serializers.CharField(allow_null=True)
-    problems = serializers.ListField(child=serializers.CharField())
-    template_id = serializers.IntegerField(allow_null=True)
-    quality = serializers.FloatField(allow_null=True)
-    face_px = serializers.IntegerField(allow_null=True)
-
-    class Meta:
-        ref_name = "RegistryPhotoOutcome"
-
-
-class EnrollmentSerializer(serializers.Serializer):
-    accepted = serializers.IntegerField()
-    rejected = serializers.IntegerField()
-    templates_total = serializers.IntegerField()
-    photos = PhotoOutcomeSerializer(many=True)
-
-    class Meta:
-        ref_name = "RegistryEnrollment"
 
 
 class KeySerializer(serializers.Serializer):
@@ -218,7 +193,6 @@ class MeApi(APIView):
     scopes_by_method = {
         "GET": [scopes.PROFILE_READ],
         "PATCH": [scopes.PROFILE_WRITE],
-        "DELETE": [scopes.PROFILE_WRITE],
     }
 
     class InputSerializer(serializers.Serializer):
@@ -230,35 +204,14 @@ class MeApi(APIView):
 
     @extend_schema(responses=PersonSerializer)
     def get(self, request):
-        return Response(PersonSerializer(_person_or_404(request)).data)
+        return Response(PersonSerializer(person_or_404(request)).data)
 
     @extend_schema(request=InputSerializer, responses=PersonSerializer)
     def patch(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        person = services.person_update(person=_person_or_404(request), **data.validated_data)
+        person = services.person_update(person=person_or_404(request), **data.validated_data)
         return Response(PersonSerializer(person).data)
-
-    @extend_schema(responses={204: None})
-    def delete(self, request):
-        """Erase the account at once: templates, photos and personal data."""
-        services.person_erase(person=_person_or_404(request))
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class MeExportApi(APIView):
-    permission_classes = [IsPerson, HasScopes.require(scopes.PROFILE_READ)]
-
-    @extend_schema(
-        responses=inline_serializer("RegistryExport", {"format": serializers.CharField()})
-    )
-    def get(self, request):
-        person = _person_or_404(request)
-        response = Response(services.person_export(person=person))
-        response["Content-Disposition"] = (
-            f'attachment; filename="likeness-registry-{person.public_id}.json"'
-        )
-        return response
 
 
 class MeConfirmTemplatesApi(APIView):
@@ -266,63 +219,8 @@ class MeConfirmTemplatesApi(APIView):
 
     @extend_schema(request=None, responses=PersonSerializer)
     def post(self, request):
-        person = services.templates_confirm(person=_person_or_404(request))
+        person = services.templates_confirm(person=person_or_404(request))
         return Response(PersonSerializer(person).data)
-
-
-class MePhotosApi(APIView):
-    permission_classes = [IsPerson, HasScope]
-    scopes_by_method = {"GET": [scopes.PROFILE_READ], "POST": [scopes.PROFILE_WRITE]}
-    parser_classes = [MultiPartParser]
-
-    class InputSerializer(serializers.Serializer):
-        photos = serializers.ListField(child=serializers.FileField(), min_length=1)
-
-        class Meta:
-            ref_name = "RegistryPhotoUpload"
-
-    @extend_schema(responses=TemplateSerializer(many=True))
-    def get(self, request):
-        templates = selectors.person_templates(person=_person_or_404(request))
-        return Response(TemplateSerializer(templates, many=True).data)
-
-    @extend_schema(
-        request={"multipart/form-data": InputSerializer},
-        responses={201: EnrollmentSerializer, 200: EnrollmentSerializer},
-    )
-    def post(self, request):
-        """Upload 1 to 10 reference photos (``photos``, repeated). Each gets a verdict; accepted
-        photos are kept even if others are refused. 422 when none is accepted."""
-        person = _person_or_404(request)
-        files = request.FILES.getlist("photos")
-        images = read_uploads(files)
-        result = services.person_enroll(person=person, images=images)
-        body = result.as_dict()
-        if not result.accepted:
-            raise ValidationFailed(
-                "No photo was accepted: " + "; ".join(p.reason or "" for p in result.photos),
-                code="photos_rejected",
-                detail=body,
-                status_code=422,
-            )
-        return Response(body, status=status.HTTP_201_CREATED)
-
-
-def read_uploads(files) -> list[tuple[str, bytes]]:
-    """Uploaded files as (filename, bytes), refusing too many files or oversized ones early."""
-    if not files:
-        raise ValidationFailed("photos: Send at least one photo.", detail={"photos": "required"})
-    limit = settings.ENROLLMENT_MAX_PHOTOS
-    if len(files) > limit:
-        raise ValidationFailed(
-            f"photos: At most {limit} photos per request.", detail={"photos": "too_many"}
-        )
-    images = []
-    for upload in files:
-        # Reading one byte past the limit is enough for the service to say "file too large".
-        data = upload.read(settings.MAX_IMAGE_BYTES + 1)
-        images.append(((upload.name or "photo")[:200], data))
-    return images
 
 
 class MePhotoApi(APIView):
@@ -330,7 +228,7 @@ class MePhotoApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, template_id: int):
-        services.template_delete(person=_person_or_404(request), template_id=template_id)
+        services.template_delete(person=person_or_404(request), template_id=template_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -493,49 +391,3 @@ class OrganisationKeyApi(APIView):
             raise NotFound("No such key.")
         services.api_key_revoke(key=key, actor=actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-# --- Attestations -----------------------------------------------------------------------------
-
-
-class AttestationsApi(APIView):
-    """A verifier organisation records how it verified a person's identity."""
-
-    permission_classes = [HasScopes.require(scopes.ATTEST_WRITE)]
-
-    class InputSerializer(serializers.Serializer):
-        subject = serializers.CharField(max_length=32)
-        method = serializers.CharField(max_length=200)
-
-        class Meta:
-            ref_name = "RegistryAttestationCreate"
-
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        subject = serializers.CharField(source="person.public_id")
-        verifier = serializers.CharField(source="verifier.slug")
-        method = serializers.CharField()
-        attested_at = serializers.DateTimeField()
-
-        class Meta:
-            ref_name = "RegistryAttestationCreated"
-
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
-    def post(self, request):
-        organisation = request_organisation(request)
-        if organisation is None:
-            raise PermissionDeniedError("Attestations are made by a verifier organisation.")
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        person = selectors.person_by_public_id(public_id=data.validated_data["subject"])
-        if person is None:
-            raise NotFound("No such subject.")
-        key = request_api_key(request)
-        attested_by = key.created_by if key is not None else request.user
-        attestation = services.attestation_record(
-            person=person,
-            verifier=organisation,
-            method=data.validated_data["method"],
-            attested_by=attested_by,
-        )
-        return Response(self.OutputSerializer(attestation).data, status=status.HTTP_201_CREATED)

@@ -280,7 +280,7 @@ def test_receipt_sign_is_verifiable_offline_and_not_logged():
 
 
 def test_erasure_keeps_records_verifiable_but_anonymous():
-    from registry.services import person_erase
+    from lifecycle.services import person_erase
 
     person = make_person()
     studio = make_org()
@@ -305,7 +305,7 @@ def test_erasure_keeps_records_verifiable_but_anonymous():
 
 
 def test_a_persons_export_includes_their_consent_data():
-    from registry.services import person_export
+    from lifecycle.services import person_export
 
     person = make_person()
     studio = make_org()

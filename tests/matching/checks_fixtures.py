@@ -12,9 +12,10 @@ from pathlib import Path
 from django.test import Client
 
 from consent.services import optout_record
+from lifecycle.services import person_enroll
 from matching import selectors
 from registry.models import Organisation, Person
-from registry.services import api_key_create, organisation_create, person_create, person_enroll
+from registry.services import api_key_create, organisation_create, person_create
 
 FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces"
 

@@ -9,10 +9,10 @@ import pytest
 
 from consent.models import Record, RecordKind
 from consent.services import grant_record, record_revoke
+from lifecycle.services import person_erase
 from matching.engine import get_engine
 from matching.lib.imaging import decode_image
 from matching.models import Check, CheckMatch
-from registry.services import person_erase
 from tests.matching.checks_fixtures import Platform, enroll, photo_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limits")]

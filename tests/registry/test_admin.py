@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from lifecycle.services import person_enroll
 from registry.models import ApiKey, Attestation, AuditEvent, OrganisationKind, Person, User
-from registry.services import api_key_create, organisation_create, person_enroll
+from registry.services import api_key_create, organisation_create
 
 pytestmark = pytest.mark.django_db
 

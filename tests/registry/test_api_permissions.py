@@ -8,14 +8,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from lifecycle.services import person_enroll
 from registry.models import FaceTemplate, MembershipRole, OrganisationKind, Person, User
-from registry.services import (
-    api_key_create,
-    api_key_revoke,
-    membership_add,
-    organisation_create,
-    person_enroll,
-)
+from registry.services import api_key_create, api_key_revoke, membership_add, organisation_create
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a long passphrase here"

@@ -6,6 +6,7 @@ import pytest
 
 from consent.lib.signing import verify_envelope
 from consent.selectors import published_keys
+from lifecycle.services import attestation_create
 from registry import services
 from registry.models import AssuranceLevel
 
@@ -15,7 +16,7 @@ def test_an_attestation_is_logged_as_a_signed_record_without_personal_data():
     person = services.person_create(email="ada@example.org", display_name="Ada Example")
     verifier = services.organisation_create(name="Check Ltd", kind="verifier", owner=None)
 
-    attestation = services.attestation_record(
+    attestation = attestation_create(
         person=person, verifier=verifier, method="passport seen in person"
     )
 

@@ -7,11 +7,12 @@ import re
 import numpy as np
 import pytest
 
+from lifecycle.services import person_enroll
 from registry.lib.photo_crypto import decrypt_photo
 from registry.lib.template_protection import unprotect
 from registry.models import FaceTemplate, ReferencePhoto
 from registry.selectors import current_template_key_version, template_key
-from registry.services import person_enroll, person_update, template_delete
+from registry.services import person_update, template_delete
 
 pytestmark = pytest.mark.django_db
 

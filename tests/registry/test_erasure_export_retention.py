@@ -11,6 +11,13 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
+from lifecycle.services import (
+    attestation_create,
+    person_enroll,
+    person_erase,
+    person_export,
+    retention_sweep,
+)
 from matching.engine import get_engine
 from matching.lib.imaging import decode_image
 from matching.selectors import faces_nearest, template_key_versions_forget
@@ -24,17 +31,7 @@ from registry.models import (
     ReferencePhoto,
     User,
 )
-from registry.services import (
-    api_key_create,
-    attestation_record,
-    organisation_create,
-    person_enroll,
-    person_erase,
-    person_export,
-    person_update,
-    retention_sweep,
-    templates_confirm,
-)
+from registry.services import api_key_create, organisation_create, person_update, templates_confirm
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +76,7 @@ def test_erasure_leaves_no_row_and_the_face_matches_nothing(make_person, photo, 
         images=[("a.jpg", photo("obama/obama.jpg")), ("b.jpg", photo("obama/obama2.jpg"))],
     )
     person_enroll(person=other, images=[("k.jpg", photo("kit_harington/kit1.jpg"))])
-    attestation_record(person=person, verifier=verifier, method="passport seen in person")
+    attestation_create(person=person, verifier=verifier, method="passport seen in person")
     api_key_create(user=person.user, name="t", scopes=["profile:read"], created_by=person.user)
     probe = _embedding(photo("obama/obama3.jpg"))
     (hit, *_) = faces_nearest(embedding=probe, limit=1, exact=True)
@@ -110,7 +107,7 @@ def test_export_holds_all_the_persons_data_and_only_theirs(make_person, photo, v
     person_update(person=person, keep_photos=True)
     person_enroll(person=person, images=[("a.jpg", photo("biden/biden.jpg"))])
     person_enroll(person=other, images=[("b.jpg", photo("rose_leslie/rose1.jpg"))])
-    attestation_record(person=person, verifier=verifier, method="video call")
+    attestation_create(person=person, verifier=verifier, method="video call")
     data = person_export(person=person)
     assert data["person"]["subject"] == person.public_id
     assert data["person"]["assurance"] == "verified"
@@ -133,7 +130,7 @@ def test_the_default_retention_is_three_years():
     from django.conf import settings
 
     assert settings.RETENTION_TEMPLATE_DAYS == 3 * 365
-    assert "registry-retention-sweep" in settings.CELERY_BEAT_SCHEDULE
+    assert "lifecycle-retention-sweep" in settings.CELERY_BEAT_SCHEDULE
 
 
 def test_unconfirmed_templates_are_purged_only_after_a_reminder(
@@ -178,6 +175,6 @@ def test_confirming_after_the_reminder_keeps_the_templates(make_person, photo, s
 
 
 def test_the_retention_task_runs_the_sweep(make_person, photo, short_retention):
-    from registry.tasks import retention_sweep as task
+    from lifecycle.tasks import retention_sweep as task
 
     assert task.delay().get() == {"reminded": 0, "purged": 0}

@@ -157,7 +157,7 @@ def test_an_unavailable_face_engine_is_a_clear_503_not_a_crash(client, make_pers
 
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    with mock.patch("matching.engine.get_engine", return_value=BrokenEngine()):
+    with mock.patch("lifecycle.services.enrollment.get_engine", return_value=BrokenEngine()):
         response = client.post(
             "/me/photos/",
             {"photos": [SimpleUploadedFile("a.jpg", photo("obama/obama.jpg"), "image/jpeg")]},

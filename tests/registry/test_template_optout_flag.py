@@ -10,10 +10,9 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from consent.services import optout_record, record_revoke
-from registry import services
+from consent.services import optout_record, record_revoke, templates_optout_sync
+from lifecycle.services import person_enroll
 from registry.models import FaceTemplate
-from registry.services import person_enroll
 
 pytestmark = pytest.mark.django_db
 # A template's stored fields where only its person and flag matter.
@@ -69,7 +68,7 @@ def test_a_template_stored_while_an_optout_commits_is_still_flagged(make_person)
             finished.set()
 
     with transaction.atomic():
-        opted_out = services._optout_flag_locked(person.pk)
+        opted_out = templates_optout_sync(person_id=person.pk)
         assert opted_out is False
         worker = threading.Thread(target=opt_out)
         worker.start()

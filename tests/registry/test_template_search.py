@@ -11,11 +11,11 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from lifecycle.services import person_enroll
 from matching.engine import get_engine
 from matching.lib.imaging import decode_image
 from matching.selectors import faces_nearest, template_key_versions_forget
 from registry.models import FaceTemplate
-from registry.services import person_enroll
 
 pytestmark = pytest.mark.django_db
 

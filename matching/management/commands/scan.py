@@ -29,6 +29,9 @@ from django.core.management.base import BaseCommand, CommandError
 from consent.lib.uses import USE_CATEGORIES
 from matching import services
 from matching.lib.imaging import describe_content, sniff_image_type
+from matching.video import analyse_video
+from matching.video.reader import sniff_container
+from matching.video_jobs import video_observations
 from registry.lib.errors import RegistryError
 
 
@@ -92,16 +95,11 @@ def scan_file(path: Path, *, category: str | None) -> dict[str, Any]:
         faces = services.image_faces(data=path.read_bytes())
         media_type = "image"
     else:
-        from matching.video.reader import sniff_container
-
         if sniff_container(head) is None:
             raise RegistryError(
                 f"Not an image or video this registry reads (detected: {describe_content(head)}).",
                 code="unsupported_media_type",
             )
-        from matching.video import analyse_video
-        from matching.video_jobs import video_observations
-
         analysis = analyse_video(
             path, max_seconds=settings.MAX_VIDEO_SECONDS, max_bytes=settings.MAX_VIDEO_BYTES
         )

@@ -14,9 +14,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry import services
+from consent.services import optout_record
+from lifecycle.services import person_enroll
 from registry.lib.errors import RegistryError
 from registry.models import Person
+from registry.services import person_create
 
 
 class Command(BaseCommand):
@@ -46,15 +48,13 @@ class Command(BaseCommand):
         created = person is None
         try:
             if created:
-                person = services.person_create(email=email, display_name=options["name"])
-            result = services.person_enroll(person=person, images=images)
+                person = person_create(email=email, display_name=options["name"])
+            result = person_enroll(person=person, images=images)
         except RegistryError as error:
             raise CommandError(error.message) from None
 
         optout_id = None
         if options["optout"]:
-            from consent.services import optout_record
-
             record = optout_record(person=person, categories=None, actor=None)
             optout_id = getattr(record, "record_id", None) or str(record.pk)
 

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from registry.selectors import system_health
+from matching.health import system_health
 
 
 class Command(BaseCommand):

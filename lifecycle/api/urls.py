@@ -1,0 +1,12 @@
+"""API of the person-wide workflows, included by the project under ``/api/v1/``."""
+
+from django.urls import path
+
+from lifecycle.api import views
+
+urlpatterns = [
+    path("me", views.MeApi.as_view(), name="api-me"),
+    path("me/export", views.MeExportApi.as_view(), name="api-me-export"),
+    path("me/photos", views.MePhotosApi.as_view(), name="api-me-photos"),
+    path("attestations", views.AttestationsApi.as_view(), name="api-attestations"),
+]

@@ -1,0 +1,28 @@
+"""Workflows that span a person's whole record across registry, consent and matching.
+
+The apps form layers (``registry`` <- ``consent`` <- ``matching``); these workflows need more
+than one of them, so they live here, above all three, and no app imports them:
+
+- ``enrollment``: reference photos -> protected face templates (engine, registry, consent flag)
+- ``attestation``: a verifier confirms a person's identity (registry row + signed record)
+- ``erasure``: destroy a person at once (consent strips its links first, then the registry)
+- ``export``: everything held about a person, as their own copy
+- ``retention``: remind, then purge face templates that nobody confirmed
+"""
+
+from lifecycle.services.attestation import attestation_create, attestation_revoke
+from lifecycle.services.enrollment import EnrollmentResult, PhotoOutcome, person_enroll
+from lifecycle.services.erasure import person_erase
+from lifecycle.services.export import person_export
+from lifecycle.services.retention import retention_sweep
+
+__all__ = [
+    "EnrollmentResult",
+    "PhotoOutcome",
+    "attestation_create",
+    "attestation_revoke",
+    "person_enroll",
+    "person_erase",
+    "person_export",
+    "retention_sweep",
+]

@@ -1,0 +1,100 @@
+"""Export: everything the registry holds about a person, as JSON-ready data (their copy)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from consent import selectors as consent_selectors
+from registry.lib.photo_crypto import PhotoDecryptionError, decrypt_photo
+from registry.lib.template_protection import unprotect
+from registry.models import Person, ReferencePhoto
+from registry.selectors import template_key
+
+
+def person_export(*, person: Person) -> dict[str, Any]:
+    """Everything the registry holds about the person, as JSON-ready data."""
+    user = person.user
+    photos = {photo.template_id: photo for photo in ReferencePhoto.objects.filter(person=person)}
+    data: dict[str, Any] = {
+        "format": "likeness-registry-export/1",
+        "exported_at": timezone.now().isoformat(),
+        "person": {
+            "subject": person.public_id,
+            "display_name": person.display_name,
+            "handle": person.handle,
+            "assurance": person.assurance,
+            "keep_photos": person.keep_photos,
+            "templates_confirmed_at": _iso(person.templates_confirmed_at),
+            "suspended_at": _iso(person.suspended_at),
+            "created_at": _iso(person.created_at),
+        },
+        "account": {
+            "email": user.email if user else None,
+            "email_verified_at": _iso(user.email_verified_at) if user else None,
+            "date_joined": _iso(user.date_joined) if user else None,
+            "last_login": _iso(user.last_login) if user else None,
+        },
+        "templates": [],
+        "attestations": [
+            {
+                "verifier": a.verifier.name,
+                "method": a.method,
+                "attested_at": _iso(a.attested_at),
+                "revoked_at": _iso(a.revoked_at),
+            }
+            for a in person.attestations.select_related("verifier").order_by("attested_at")
+        ],
+        "organisations": [
+            {"organisation": m.organisation.name, "role": m.role, "since": _iso(m.created_at)}
+            for m in (user.memberships.select_related("organisation") if user else [])
+        ],
+        "personal_tokens": [
+            {
+                "name": k.name,
+                "prefix": k.prefix,
+                "scopes": k.scopes,
+                "created_at": _iso(k.created_at),
+                "last_used_at": _iso(k.last_used_at),
+                "revoked_at": _iso(k.revoked_at),
+            }
+            for k in (user.personal_tokens.all() if user else [])
+        ],
+    }
+    for template in person.templates.order_by("created_at"):
+        entry = {
+            "id": template.pk,
+            "model_name": template.model_name,
+            "model_version": template.model_version,
+            "quality": template.quality,
+            "face_px": template.face_px,
+            "created_at": _iso(template.created_at),
+            # The person's own biometric data, unprotected: it is theirs to take elsewhere.
+            "embedding": [
+                round(float(x), 6)
+                for x in unprotect(template.embedding, template_key(template.key_version))
+            ],
+        }
+        photo = photos.get(template.pk)
+        if photo is not None:
+            try:
+                raw = decrypt_photo(
+                    photo.ciphertext, key=settings.PHOTO_ENCRYPTION_KEY, owner=person.public_id
+                )
+                entry["photo"] = {
+                    "content_type": photo.content_type,
+                    "base64": base64.b64encode(raw).decode(),
+                }
+            except PhotoDecryptionError:
+                entry["photo"] = {"error": "the kept photo could not be decrypted"}
+        data["templates"].append(entry)
+    data["consent"] = consent_selectors.person_export(person=person)
+    return data
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,73 @@
+"""Pages of the person-wide workflows: adding photos, one's data export, deleting one's account.
+
+Thin: read the form, call ``lifecycle.services``, render the registry's pages with the result.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from lifecycle import services
+from lifecycle.api.views import read_uploads
+from registry.forms import DeleteAccountForm, PhotoUploadForm
+from registry.lib.errors import RegistryError
+from registry.models import Person
+from registry.pages import person_of, person_required
+from registry.views import render_me
+
+
+@require_POST
+@person_required
+def photos_upload(request: HttpRequest, person: Person) -> HttpResponse:
+    form = PhotoUploadForm(request.POST, request.FILES)
+    try:
+        images = read_uploads(request.FILES.getlist("photos"))
+    except RegistryError as error:
+        form.add_error("photos", error.message)
+        return render_me(request, person, upload_form=form, status=400)
+    try:
+        result = services.person_enroll(person=person, images=images)
+    except RegistryError as error:  # e.g. the face models are unavailable (503)
+        form.add_error("photos", error.message)
+        return render_me(request, person, upload_form=form, status=error.status_code)
+    if result.accepted:
+        messages.success(request, f"{len(result.accepted)} photo(s) accepted.")
+    return render_me(request, person, results=result, status=200 if result.accepted else 400)
+
+
+@never_cache
+@require_GET
+@person_required
+def export(request: HttpRequest, person: Person) -> HttpResponse:
+    data = services.person_export(person=person)
+    response = HttpResponse(
+        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="likeness-registry-{person.public_id}.json"'
+    )
+    return response
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    form = DeleteAccountForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        person = person_of(request)
+        if person is not None:
+            services.person_erase(person=person)
+        else:
+            request.user.delete()
+        logout(request)
+        return render(request, "registry/deleted.html")
+    return render(request, "registry/delete_account.html", {"form": form})
