@@ -263,6 +263,49 @@ def test_the_result_is_posted_to_the_callback_signed_and_retried_until_accepted(
     assert payload["check"]["result"]["verdict"] == "blocked"
 
 
+class _Redirector(http.server.BaseHTTPRequestHandler):
+    """Answers every POST to /hooks with a redirect to /elsewhere; records every request."""
+
+    requests: list[tuple[str, str]] = []
+
+    def _answer(self) -> None:
+        type(self).requests.append((self.command, self.path))
+        if self.path.startswith("/hooks"):
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.django_db
+def test_a_callback_answered_with_a_redirect_is_not_followed_but_retried(
+    studio, not_enqueued, settings
+):
+    settings.WEBHOOKS_ALLOW_INSECURE_LOCALHOST = True
+    _Redirector.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks/checks"
+        check = submit(studio, callback_url=url, callback_secret=SECRET)
+        # Its own callback waits for a commit the test's transaction never makes.
+        services.check_fail(check=check, code="corrupt_video", message="unreadable")
+        retry_in = services.check_callback_attempt(check_id=check.pk, attempt=0)
+    finally:
+        server.shutdown()
+    assert _Redirector.requests == [("POST", "/hooks/checks")]
+    assert retry_in == services.callback_backoff_s(0)
+    check.refresh_from_db()
+    assert check.callback_delivered_at is None and check.callback_attempts == 1
+
+
 def test_callback_retries_back_off_to_at_most_an_hour():
     waits = [services.callback_backoff_s(attempt) for attempt in range(10)]
     assert waits[:4] == [30, 60, 120, 240] and max(waits) == 3600
