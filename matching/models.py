@@ -93,10 +93,6 @@ class Check(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} check {self.id} ({self.status})"
 
-    @property
-    def finished(self) -> bool:
-        return self.status in FINAL_STATUSES
-
 
 class CheckMatch(models.Model):
     """One person one check matched (or possibly matched): the person's dashboard line."""

@@ -1,4 +1,8 @@
-"""Celery tasks of the matching app: thin wrappers that take ids and call a service."""
+"""Celery tasks of the matching app: thin wrappers that take ids and call a service.
+
+Each task imports ``matching.services`` inside its body: the services import this module at
+load time to enqueue tasks.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from django.db import InterfaceError, OperationalError
 #: Errors worth another attempt of the whole task: the database (or its connection) was away.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 #: Callback POSTs: the first right after the check ends, then up to this many retries, waiting
-#: 30 s, 1 min, 2 min, ... (at most an hour) between them (``video_jobs.callback_backoff_s``).
+#: 30 s, 1 min, 2 min, ... (at most an hour) between them
+#: (``matching.services.callback_backoff_s``).
 CALLBACK_MAX_ATTEMPTS = 8
 
 
@@ -28,9 +33,9 @@ CALLBACK_MAX_ATTEMPTS = 8
     max_retries=5,
 )
 def video_check_run(self, check_id: str) -> str:
-    from matching import video_jobs
+    from matching import services
 
-    return video_jobs.video_check_run(check_id=check_id)
+    return services.video_check_execute(check_id=check_id)
 
 
 @shared_task(
@@ -41,9 +46,9 @@ def video_check_run(self, check_id: str) -> str:
 )
 def check_callback_deliver(self, check_id: str) -> int | None:
     """One signed POST of a finished check to its callback URL; retried with backoff."""
-    from matching import video_jobs
+    from matching import services
 
-    retry_in = video_jobs.video_check_callback(check_id=check_id, attempt=self.request.retries)
+    retry_in = services.check_callback_attempt(check_id=check_id, attempt=self.request.retries)
     if retry_in is not None and not self.request.is_eager:
         raise self.retry(countdown=retry_in)
     return retry_in

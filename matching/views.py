@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -12,16 +11,14 @@ from django.views.decorators.http import require_GET
 from matching import selectors
 from matching.health import system_health
 from registry.models import Person
+from registry.pages import person_required
 
 PAGE_SIZE = 50
 
 
-@login_required
-def checks_that_matched_me(request: HttpRequest) -> HttpResponse:
+@person_required
+def checks_that_matched_me(request: HttpRequest, person: Person) -> HttpResponse:
     """Every check in which an organisation's media matched the signed-in person."""
-    person = Person.objects.filter(user=request.user).first()
-    if person is None:
-        return render(request, "registry/no_person.html")
     page = Paginator(selectors.person_check_matches(person=person), PAGE_SIZE).get_page(
         request.GET.get("page")
     )

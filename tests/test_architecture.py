@@ -21,7 +21,6 @@ NOT_YET_SPLIT = {
     "consent.api.views",
     "consent.lib.merkle",
     "consent.models",
-    "matching.services",
 }
 
 

@@ -7,7 +7,7 @@ are answered at once (200); videos are jobs (202, then ``GET /checks/{id}``).
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -16,8 +16,8 @@ from rest_framework.views import APIView
 
 from consent.lib.uses import USE_CATEGORIES
 from matching import services
+from matching.api.serializers import CheckErrorSerializer, CheckSerializer, EmbeddingsField
 from matching.lib.imaging import describe_content, sniff_image_type
-from matching.models import CheckKind
 from matching.ratelimit import check_rate
 from matching.video.reader import sniff_container
 from registry import scopes
@@ -34,75 +34,6 @@ from registry.permissions import HasScope, HasScopes, request_api_key, request_o
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-class CheckErrorSerializer(serializers.Serializer):
-    class _Body(serializers.Serializer):
-        code = serializers.CharField()
-        message = serializers.CharField()
-        detail = serializers.JSONField(allow_null=True)
-
-        class Meta:
-            ref_name = "CheckErrorBody"
-
-    error = _Body()
-
-    class Meta:
-        ref_name = "CheckError"
-
-
-class FaceResultSerializer(serializers.Serializer):
-    box = serializers.ListField(
-        child=serializers.IntegerField(), help_text="[top, right, bottom, left]"
-    )
-    start_s = serializers.FloatField(required=False, allow_null=True, help_text="video only")
-    end_s = serializers.FloatField(required=False, allow_null=True, help_text="video only")
-    match = serializers.ChoiceField(choices=["match", "possible", "none"])
-    distance = serializers.FloatField(allow_null=True)
-    verdict = serializers.ChoiceField(choices=["blocked", "needs_review", "consented", "clear"])
-    reference = serializers.CharField(
-        allow_null=True,
-        help_text="Opaque reference of the matched person: stable for your organisation, "
-        "different for every other one. Never a name, email or registry id.",
-    )
-    optout = serializers.JSONField(allow_null=True, help_text='{"categories": [...]}')
-    consent = serializers.JSONField(
-        allow_null=True, help_text='{"status": "consented"|"not_consented", "grant_record_id"}'
-    )
-
-    class Meta:
-        ref_name = "CheckFaceResult"
-
-
-class CheckResultSerializer(serializers.Serializer):
-    verdict = serializers.ChoiceField(choices=["blocked", "needs_review", "consented", "clear"])
-    category = serializers.CharField()
-    faces_found = serializers.IntegerField()
-    faces = FaceResultSerializer(many=True)
-    media_sha256 = serializers.CharField()
-    c2pa = serializers.JSONField(required=False)
-    receipt = serializers.JSONField(help_text="Signed receipt (Ed25519), verifiable offline.")
-
-    class Meta:
-        ref_name = "CheckResult"
-
-
-class CheckSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    kind = serializers.ChoiceField(choices=CheckKind.choices)
-    status = serializers.ChoiceField(choices=["queued", "running", "done", "failed", "cancelled"])
-    progress = serializers.IntegerField(min_value=0, max_value=100)
-    category = serializers.CharField()
-    stored = serializers.BooleanField(
-        help_text="False for a synchronous check that matched nobody: it is not kept."
-    )
-    created_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField(allow_null=True)
-    result = CheckResultSerializer(allow_null=True)
-    error = serializers.JSONField(allow_null=True)
-
-    class Meta:
-        ref_name = "Check"
-
-
 def _organisation(request: Request):
     """Checks are always made for an organisation: its key, or a member's chosen organisation."""
     organisation = request_organisation(request)
@@ -112,19 +43,6 @@ def _organisation(request: Request):
             "name the organisation in the X-Organisation header."
         )
     return organisation
-
-
-@extend_schema_field(
-    {
-        "type": "array",
-        "minItems": 1,
-        "maxItems": services.MAX_EMBEDDINGS,
-        "items": {"type": "array", "items": {"type": "number"}, "minItems": 128, "maxItems": 128},
-    }
-)
-class EmbeddingsField(serializers.JSONField):
-    """A list of embeddings, checked as one numpy array by the service (shape, finite values):
-    validating 12,800 numbers one DRF field at a time would cost more than the search."""
 
 
 class ChecksReadOrWrite(HasScope):

@@ -1,8 +1,8 @@
 """Video analysis without Django: read a video safely, sample it, track and embed its faces.
 
 ``analyse_video(path, ...)`` is the entry point; see ``analysis`` for how it spends its time and
-``reader`` for what it accepts. The check runner (``matching.video_jobs``) and ``manage.py scan``
-call it and hand the tracks' embeddings to the matching service.
+``reader`` for what it accepts. The check runner (``matching.services.video``) and ``manage.py
+scan`` call it and hand the tracks' embeddings to the matching service.
 """
 
 from matching.video.analysis import (

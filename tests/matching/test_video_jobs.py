@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from matching import services, video_jobs
+from matching import services
 from matching.models import Check, CheckStatus
+from matching.services import video as video_checks
 from tests.matching.checks_fixtures import FACES, Platform, enroll
 
 CLIP = FACES / "video" / "short_hamilton_clip.mp4"
@@ -36,7 +37,7 @@ def studio(db) -> Platform:
 @pytest.fixture
 def not_enqueued(monkeypatch):
     """Create checks without running them: each test drives the job itself."""
-    monkeypatch.setattr(services, "_enqueue_video", lambda check_id: None)
+    monkeypatch.setattr(video_checks, "_enqueue_video", lambda check_id: None)
 
 
 def submit(studio: Platform, data: bytes | None = None, **extra) -> Check:
@@ -57,7 +58,7 @@ def run(django_capture_on_commit_callbacks):
 
     def run_job(check: Check) -> str:
         with django_capture_on_commit_callbacks(execute=True):
-            return video_jobs.video_check_run(check_id=check.pk)
+            return services.video_check_execute(check_id=check.pk)
 
     return run_job
 
@@ -127,7 +128,7 @@ def test_a_check_left_running_by_a_dead_worker_restarts_cleanly(run, lin, studio
 def test_cancelling_through_the_api_stops_the_job_at_the_next_sample(
     lin, studio, not_enqueued, monkeypatch
 ):
-    monkeypatch.setattr(video_jobs, "CANCEL_POLL_S", 0.0)
+    monkeypatch.setattr(video_checks, "CANCEL_POLL_S", 0.0)
     check = submit(studio)
     media = stored_file(check)
     outcome: dict[str, object] = {}
@@ -136,7 +137,7 @@ def test_cancelling_through_the_api_stops_the_job_at_the_next_sample(
         from django.db import connection
 
         try:
-            outcome["status"] = video_jobs.video_check_run(check_id=check.pk)
+            outcome["status"] = services.video_check_execute(check_id=check.pk)
         finally:
             connection.close()
 
@@ -166,11 +167,11 @@ def test_a_job_reports_its_progress_in_steps(run, lin, studio, not_enqueued, mon
         seen.append(percent)
         return real(check=check, percent=percent)
 
-    monkeypatch.setattr(services, "check_progress", spy)
+    monkeypatch.setattr(video_checks, "check_progress", spy)
     check = submit(studio)
     run(check)
     assert seen == sorted(set(seen))
-    assert all(b - a >= video_jobs.PROGRESS_STEP for a, b in itertools.pairwise(seen))
+    assert all(b - a >= video_checks.PROGRESS_STEP for a, b in itertools.pairwise(seen))
     assert 8 <= len(seen) <= 20 and seen[-1] >= 90
 
 
@@ -245,10 +246,10 @@ def test_the_result_is_posted_to_the_callback_signed_and_retried_until_accepted(
     run(check)
     check.refresh_from_db()
     assert len(handler.received) == 1 and check.callback_delivered_at is None
-    assert video_jobs.video_check_callback(check_id=check.pk, attempt=0) is None
+    assert services.check_callback_attempt(check_id=check.pk, attempt=0) is None
     check.refresh_from_db()
     assert check.callback_delivered_at is not None
-    assert video_jobs.video_check_callback(check_id=check.pk, attempt=1) is None
+    assert services.check_callback_attempt(check_id=check.pk, attempt=1) is None
     assert len(handler.received) == 2  # delivered once, never again
 
     headers, body = handler.received[-1]
@@ -262,8 +263,51 @@ def test_the_result_is_posted_to_the_callback_signed_and_retried_until_accepted(
     assert payload["check"]["result"]["verdict"] == "blocked"
 
 
+class _Redirector(http.server.BaseHTTPRequestHandler):
+    """Answers every POST to /hooks with a redirect to /elsewhere; records every request."""
+
+    requests: list[tuple[str, str]] = []
+
+    def _answer(self) -> None:
+        type(self).requests.append((self.command, self.path))
+        if self.path.startswith("/hooks"):
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.django_db
+def test_a_callback_answered_with_a_redirect_is_not_followed_but_retried(
+    studio, not_enqueued, settings
+):
+    settings.WEBHOOKS_ALLOW_INSECURE_LOCALHOST = True
+    _Redirector.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks/checks"
+        check = submit(studio, callback_url=url, callback_secret=SECRET)
+        # Its own callback waits for a commit the test's transaction never makes.
+        services.check_fail(check=check, code="corrupt_video", message="unreadable")
+        retry_in = services.check_callback_attempt(check_id=check.pk, attempt=0)
+    finally:
+        server.shutdown()
+    assert _Redirector.requests == [("POST", "/hooks/checks")]
+    assert retry_in == services.callback_backoff_s(0)
+    check.refresh_from_db()
+    assert check.callback_delivered_at is None and check.callback_attempts == 1
+
+
 def test_callback_retries_back_off_to_at_most_an_hour():
-    waits = [video_jobs.callback_backoff_s(attempt) for attempt in range(10)]
+    waits = [services.callback_backoff_s(attempt) for attempt in range(10)]
     assert waits[:4] == [30, 60, 120, 240] and max(waits) == 3600
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from matching import services
 from matching.models import Check, CheckStatus
+from matching.services import video as video_checks
 from tests.matching.checks_fixtures import Platform, enroll
 from tests.matching.test_video_jobs import CLIP, submit
 from tests.support import (
@@ -59,7 +60,7 @@ def test_a_video_check_completes_after_its_worker_is_killed_mid_video(monkeypatc
         pytest.skip(f"no Redis answers at {REDIS_URL}; the worker-crash test needs one")
     from django.db import connection
 
-    monkeypatch.setattr(services, "_enqueue_video", lambda check_id: None)
+    monkeypatch.setattr(video_checks, "_enqueue_video", lambda check_id: None)
     enroll("lin_manuel_miranda", ["lin_manuel_miranda/lin1.png"])
     studio = Platform("Clip Share")
     check = submit(studio)

@@ -31,7 +31,6 @@ from matching import services
 from matching.lib.imaging import describe_content, sniff_image_type
 from matching.video import analyse_video
 from matching.video.reader import sniff_container
-from matching.video_jobs import video_observations
 from registry.lib.errors import RegistryError
 
 
@@ -103,7 +102,7 @@ def scan_file(path: Path, *, category: str | None) -> dict[str, Any]:
         analysis = analyse_video(
             path, max_seconds=settings.MAX_VIDEO_SECONDS, max_bytes=settings.MAX_VIDEO_BYTES
         )
-        faces = video_observations(analysis)
+        faces = services.video_observations(analysis)
         media_type = "video"
     decision = services.faces_decide(
         faces=faces, category=category, organisation=None, operator=True, media_type=media_type

@@ -1,0 +1,93 @@
+"""Every write (and every face decision) of the matching app: media checks.
+
+The flow of a check, whatever the media:
+
+1. faces are found and embedded (``media``: ``image_faces`` for images, ``embeddings_faces`` for
+   embeddings a platform computed itself with the same model; ``video`` for video tracks);
+2. ``faces_decide`` (``decide``) searches the templates of people with an active opt-out
+   covering the use, decides per person over all of their templates, weighs the calling
+   organisation's grants and names people only by per-organisation references;
+3. ``check_record`` (``checks``, synchronous checks) or ``check_finish`` (``video``, jobs) stores
+   what must be stored and signs the receipt.
+
+Modules, by responsibility:
+
+* ``media``: ``FaceObservation``, decoding an image into faces, validating a platform's
+  embeddings, the use-category check;
+* ``decide``: ``faces_decide``, its candidates and opt-out / consent lookup, ``opaque_reference``;
+* ``checks``: the synchronous image and embeddings checks, recording a check with its matches
+  and signed receipt, ``check_get`` and ``check_representation``;
+* ``video``: video checks as jobs (create, start, progress, cancel, finish, fail), running one
+  (``video_check_execute``, behind the ``video_check_run`` task) and its signed callback.
+
+The face engine is called from ``media`` and ``decide`` here, from ``matching.video`` for
+video, and from enrollment in ``lifecycle``. Callers use the names re-exported here.
+"""
+
+from matching.services.checks import (
+    RECEIPT_KIND,
+    check_get,
+    check_matches_record,
+    check_receipt,
+    check_record,
+    check_representation,
+    embeddings_check,
+    image_check,
+)
+from matching.services.decide import HITS_PER_FACE, faces_decide, opaque_reference
+from matching.services.media import (
+    MAX_EMBEDDINGS,
+    FaceObservation,
+    category_check,
+    embeddings_digest,
+    embeddings_faces,
+    image_faces,
+)
+from matching.services.video import (
+    callback_backoff_s,
+    check_callback_attempt,
+    check_callback_post,
+    check_cancel,
+    check_fail,
+    check_finish,
+    check_media_delete,
+    check_media_path,
+    check_progress,
+    check_start,
+    video_check_create,
+    video_check_execute,
+    video_observations,
+)
+
+__all__ = [
+    "HITS_PER_FACE",
+    "MAX_EMBEDDINGS",
+    "RECEIPT_KIND",
+    "FaceObservation",
+    "callback_backoff_s",
+    "category_check",
+    "check_callback_attempt",
+    "check_callback_post",
+    "check_cancel",
+    "check_fail",
+    "check_finish",
+    "check_get",
+    "check_matches_record",
+    "check_media_delete",
+    "check_media_path",
+    "check_progress",
+    "check_receipt",
+    "check_record",
+    "check_representation",
+    "check_start",
+    "embeddings_check",
+    "embeddings_digest",
+    "embeddings_faces",
+    "faces_decide",
+    "image_check",
+    "image_faces",
+    "opaque_reference",
+    "video_check_create",
+    "video_check_execute",
+    "video_observations",
+]

@@ -1,0 +1,218 @@
+"""Deciding faces: who each face is (among people who opted out of the use) and the verdict.
+
+``faces_decide`` searches the templates of people with an active opt-out covering the use,
+decides per person over all of their templates (``match`` / ``possible`` / ``none``), weighs the
+calling organisation's grants and names people only by ``opaque_reference``, a per-organisation
+reference. The candidates and the opt-out / consent lookup it relies on are private here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone
+
+from consent import selectors as consent_selectors
+from consent.lib.uses import USE_CATEGORIES
+from matching.engine import get_engine
+from matching.models import Verdict
+from matching.selectors import SqlSubquery, faces_nearest
+from matching.services.media import FaceObservation, category_check
+from registry.lib.errors import ValidationFailed
+from registry.models import Organisation, Person
+
+# How many templates one face's search returns: enough for several people's photos within the
+# review band (a person holds a handful of templates).
+HITS_PER_FACE = 20
+
+
+def opaque_reference(*, organisation_id: int | None, person_id: int) -> str:
+    """How an organisation knows a person: stable for it, unlinkable across organisations."""
+    message = f"{organisation_id or 0}:{person_id}".encode()
+    digest = hmac.new(settings.OPAQUE_REFERENCE_KEY, message, hashlib.sha256).hexdigest()
+    return "ref_" + digest[:32]
+
+
+_VERDICT_ORDER = [Verdict.BLOCKED, Verdict.NEEDS_REVIEW, Verdict.CONSENTED, Verdict.CLEAR]
+
+
+def faces_decide(
+    *,
+    faces: list[FaceObservation],
+    category: str | None,
+    organisation: Organisation | None,
+    operator: bool = False,
+    media_type: str = "image",
+) -> dict[str, Any]:
+    """Per-face results and the overall verdict for ``category``.
+
+    Only people with an active opt-out covering the category are candidates, read at the time
+    of the call, so opt-outs, revocations and erasures count from the very next check. For a
+    platform each matched person appears as an opaque reference; ``operator=True`` (the scan
+    CLI) gives real public ids instead. The returned dict carries, under ``"_matched"``, the
+    person ids for ``check_record`` / ``check_finish``; they strip it before anything leaves.
+    An operator may leave ``category`` None: then anyone with any active opt-out is a candidate.
+    """
+    if category is None and not operator:
+        raise ValidationFailed("A use category is required.", detail={"category": "required"})
+    if category is not None:
+        category_check(category)
+    engine = get_engine()
+    candidates = _candidates(category)
+    now = timezone.now()
+
+    per_face: list[tuple[FaceObservation, int | None, float | None]] = []
+    for face in faces:
+        vectors = np.asarray(face.vector, dtype=np.float32).reshape(-1, engine.dimensions)
+        # A person's distance is the smallest over all of their templates (and, for a video
+        # track, over all of the track's embeddings): any one good photo pair decides.
+        best: dict[int, float] = {}
+        for vector in vectors:
+            for hit in faces_nearest(
+                embedding=vector,
+                limit=HITS_PER_FACE,
+                person_ids=candidates,
+                max_distance=engine.review_threshold,
+                opted_out_only=True,
+            ):
+                if hit.distance < best.get(hit.person_id, float("inf")):
+                    best[hit.person_id] = hit.distance
+        if best:
+            person_id = min(best, key=best.__getitem__)
+            per_face.append((face, person_id, best[person_id]))
+        else:
+            per_face.append((face, None, None))
+
+    matched_ids = sorted({pid for _f, pid, _d in per_face if pid is not None})
+    scopes, consent = _scopes_and_consent(matched_ids, category, organisation, media_type, now)
+    public_ids = (
+        dict(Person.objects.filter(pk__in=matched_ids).values_list("pk", "public_id"))
+        if operator
+        else {}
+    )
+
+    results, matched = [], []
+    for face, person_id, distance in per_face:
+        entry: dict[str, Any] = {"box": [int(v) for v in face.box]}
+        if face.start_s is not None or face.end_s is not None:
+            entry["start_s"] = None if face.start_s is None else round(float(face.start_s), 3)
+            entry["end_s"] = None if face.end_s is None else round(float(face.end_s), 3)
+        entry.update(face.extra)
+        scope = scopes.get(person_id) if person_id is not None else None
+        if person_id is None or scope is None:
+            # No candidate within the review band (or the opt-out was revoked meanwhile).
+            entry.update(match="none", distance=None, verdict=Verdict.CLEAR.value)
+            entry.update(optout=None, consent=None)
+            if operator:
+                entry["subject"] = None
+            else:
+                entry["reference"] = None
+            results.append(entry)
+            continue
+        match = engine.classify(distance)
+        status, grant_id = consent[person_id]
+        if status == "consented":
+            verdict = Verdict.CONSENTED
+        elif match == "match":
+            verdict = Verdict.BLOCKED
+        else:
+            verdict = Verdict.NEEDS_REVIEW
+        entry.update(match=match, distance=round(float(distance), 4), verdict=verdict.value)
+        if operator:
+            entry["subject"] = public_ids.get(person_id)
+        else:
+            entry["reference"] = opaque_reference(
+                organisation_id=organisation.pk if organisation else None, person_id=person_id
+            )
+        # Categories only: the opt-out's record id is the same for every organisation and
+        # would let platforms link the person across organisations.
+        entry["optout"] = {"categories": list(scope.categories)}
+        entry["consent"] = {"status": status, "grant_record_id": grant_id}
+        results.append(entry)
+        matched.append(
+            {
+                "person_id": person_id,
+                "match": match,
+                "distance": float(distance),
+                "verdict": verdict.value,
+                "reference": entry.get("reference", ""),
+            }
+        )
+
+    verdicts = {entry["verdict"] for entry in results}
+    overall = next((v for v in _VERDICT_ORDER if v.value in verdicts), Verdict.CLEAR)
+    return {
+        "verdict": overall.value,
+        "category": category,
+        "faces_found": len(results),
+        "faces": results,
+        "model": {"name": engine.name, "threshold": engine.threshold},
+        "_matched": matched,
+    }
+
+
+_candidate_sql: dict[str | None, SqlSubquery] = {}
+
+
+def _candidates(category: str | None) -> SqlSubquery:
+    """People with an active opt-out covering ``category`` (any category when None), as a
+    subquery run inside the search, so the very next check sees every change. Only the SQL
+    text is cached (it is the same for every check of a category), never its result."""
+    cached = _candidate_sql.get(category)
+    if cached is not None:
+        return cached
+    # Without ordering: a model's default ORDER BY would make PostgreSQL sort every candidate.
+    if category is not None:
+        query = consent_selectors.optout_person_ids(category=category).order_by()
+    else:
+        first, *rest = [
+            consent_selectors.optout_person_ids(category=c).order_by() for c in USE_CATEGORIES
+        ]
+        query = first.union(*rest)
+    sql, params = query.query.sql_with_params()
+    compiled = _candidate_sql[category] = SqlSubquery(sql=sql, params=tuple(params))
+    return compiled
+
+
+def _scopes_and_consent(
+    person_ids: list[int],
+    category: str | None,
+    organisation: Organisation | None,
+    media_type: str,
+    at,
+) -> tuple[dict[int, Any], dict[int, tuple[str, str | None]]]:
+    """For each matched person: the active opt-out covering the use (none if it was revoked
+    since the search), and ("consented", grant id) when the organisation holds a valid grant for
+    this use that no later opt-out overrides, else ("not_consented", None)."""
+    if not person_ids:
+        return {}, {}
+    not_consented = ("not_consented", None)
+    if category is None:  # an operator's scan across every category: no grants to weigh
+        scopes: dict[int, Any] = {}
+        for each in USE_CATEGORIES:
+            for person_id, scope in consent_selectors.optouts_covering(
+                person_ids=person_ids, category=each
+            ).items():
+                scopes.setdefault(person_id, scope)
+        return scopes, dict.fromkeys(person_ids, not_consented)
+    people = consent_selectors.people_consent(
+        person_ids=person_ids,
+        organisation_id=organisation.pk if organisation else None,
+        category=category,
+        media_type=media_type,
+        territory=None,
+        at=at,
+    )
+    scopes = {pid: each.optout for pid, each in people.items() if each.optout is not None}
+    consent = {}
+    for person_id, each in people.items():
+        decision = each.decision
+        consented = decision.result == "consented" and decision.record is not None
+        consent[person_id] = (
+            ("consented", decision.record.record_id) if consented else not_consented
+        )
+    return scopes, consent

@@ -1,0 +1,121 @@
+"""Media to faces: what a check decides over, from an image or from a platform's embeddings.
+
+``FaceObservation`` is one face to decide (its box, its embedding or embeddings, for video its
+time span). ``image_faces`` decodes an image and runs the face engine on it; ``embeddings_faces``
+validates embeddings a platform computed itself with the same model; ``embeddings_digest`` is
+their receipt hash. ``category_check`` validates the intended use every check names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+
+from consent.lib.uses import USE_CATEGORIES
+from matching.engine import get_engine
+from matching.lib.imaging import decode_image
+from registry.lib.errors import ValidationFailed
+
+MAX_EMBEDDINGS = 100
+
+
+@dataclass(slots=True)
+class FaceObservation:
+    """One face to decide: its box and embedding(s), and for video its time span.
+
+    ``vector`` is one raw engine embedding ``(128,)`` or several of the same face ``(k, 128)``
+    (a video track); the face's distance to a person is the smallest over all of them.
+    """
+
+    box: list[int]
+    vector: np.ndarray
+    start_s: float | None = None
+    end_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def category_check(category: Any) -> str:
+    """``category`` when it is one of the use categories; else a 400 that lists them."""
+    if category is None or category == "":
+        raise ValidationFailed(
+            f"category: a use category is required ({', '.join(USE_CATEGORIES)}).",
+            detail={"category": "required", "allowed": list(USE_CATEGORIES)},
+        )
+    if not isinstance(category, str) or category not in USE_CATEGORIES:
+        shown = category[:50] if isinstance(category, str) else type(category).__name__
+        raise ValidationFailed(
+            f"Unknown use category {shown!r}; use one of {', '.join(USE_CATEGORIES)}.",
+            detail={"category": shown, "allowed": list(USE_CATEGORIES)},
+        )
+    return category
+
+
+def image_faces(*, data: bytes) -> list[FaceObservation]:
+    """Decode (type and pixel checks first) and analyse an image: one observation per face."""
+    image = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+    return [
+        FaceObservation(box=face.box.as_list(), vector=face.vector)
+        for face in get_engine().analyse(image)
+    ]
+
+
+def _is_box(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 4
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    )
+
+
+def embeddings_faces(*, embeddings: Any, boxes: Any) -> list[FaceObservation]:
+    """One observation per embedding (a list of ``engine.dimensions`` finite numbers each), with
+    the optional ``[top, right, bottom, left]`` box sent for it."""
+    engine = get_engine()
+    if not isinstance(embeddings, list) or not embeddings:
+        raise ValidationFailed(
+            "embeddings: send a list of at least one embedding.", detail={"embeddings": "required"}
+        )
+    if len(embeddings) > MAX_EMBEDDINGS:
+        raise ValidationFailed(
+            f"embeddings: at most {MAX_EMBEDDINGS} per check.",
+            detail={"embeddings": len(embeddings), "max": MAX_EMBEDDINGS},
+        )
+    try:
+        array = np.asarray(embeddings, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        array = None
+    if (
+        array is None
+        or array.ndim != 2
+        or array.shape[1] != engine.dimensions
+        or not np.isfinite(array).all()
+    ):
+        raise ValidationFailed(
+            f"embeddings: each must be {engine.dimensions} finite numbers from {engine.name}.",
+            detail={"dimensions": engine.dimensions, "model": engine.name},
+        )
+    if boxes is not None and (
+        not isinstance(boxes, list)
+        or len(boxes) != len(embeddings)
+        or not all(_is_box(box) for box in boxes)
+    ):
+        raise ValidationFailed(
+            "boxes: send one [top, right, bottom, left] box of 4 integers per embedding, or none.",
+            detail={"boxes": "one per embedding"},
+        )
+    return [
+        FaceObservation(box=list(boxes[i]) if boxes else [], vector=array[i].astype(np.float32))
+        for i in range(len(array))
+    ]
+
+
+def embeddings_digest(faces: list[FaceObservation]) -> str:
+    """SHA-256 over the embeddings as little-endian float32, in order: the receipt's media hash."""
+    digest = hashlib.sha256()
+    for face in faces:
+        digest.update(np.asarray(face.vector, dtype="<f4").tobytes())
+    return digest.hexdigest()
