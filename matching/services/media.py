@@ -21,6 +21,8 @@ from matching.lib.imaging import decode_image
 from registry.lib.errors import ValidationFailed
 
 MAX_EMBEDDINGS = 100
+# Box coordinates are pixels of the platform's frame; anything beyond this is not a frame.
+MAX_BOX_COORDINATE = 100_000
 
 
 @dataclass(slots=True)
@@ -67,7 +69,17 @@ def _is_box(value: Any) -> bool:
     return (
         isinstance(value, list)
         and len(value) == 4
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and all(
+            isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_BOX_COORDINATE
+            for v in value
+        )
+    )
+
+
+def _is_number_list(value: Any) -> bool:
+    # Booleans and numeric strings would convert silently ("0.5" -> 0.5, True -> 1.0): refuse.
+    return isinstance(value, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
     )
 
 
@@ -84,10 +96,15 @@ def embeddings_faces(*, embeddings: Any, boxes: Any) -> list[FaceObservation]:
             f"embeddings: at most {MAX_EMBEDDINGS} per check.",
             detail={"embeddings": len(embeddings), "max": MAX_EMBEDDINGS},
         )
-    try:
-        array = np.asarray(embeddings, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError):
-        array = None
+    array = None
+    if all(_is_number_list(embedding) for embedding in embeddings):
+        try:
+            # Compared as float32, as stored: a value that overflows float32 (3.5e38) is not
+            # finite there, whatever it was as a float64.
+            with np.errstate(over="ignore"):
+                array = np.asarray(embeddings, dtype=np.float64).astype(np.float32)
+        except (TypeError, ValueError, OverflowError):
+            array = None
     if (
         array is None
         or array.ndim != 2
@@ -104,11 +121,12 @@ def embeddings_faces(*, embeddings: Any, boxes: Any) -> list[FaceObservation]:
         or not all(_is_box(box) for box in boxes)
     ):
         raise ValidationFailed(
-            "boxes: send one [top, right, bottom, left] box of 4 integers per embedding, or none.",
+            "boxes: send one [top, right, bottom, left] box of 4 integers (pixels, at most "
+            f"{MAX_BOX_COORDINATE}) per embedding, or none.",
             detail={"boxes": "one per embedding"},
         )
     return [
-        FaceObservation(box=list(boxes[i]) if boxes else [], vector=array[i].astype(np.float32))
+        FaceObservation(box=list(boxes[i]) if boxes else [], vector=array[i])
         for i in range(len(array))
     ]
 

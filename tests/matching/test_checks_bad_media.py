@@ -157,6 +157,11 @@ GOOD = [0.01] * 128
         json.dumps({"category": "commercial", "embeddings": [GOOD], "boxes": [1, 2, 3, 4]}),
         json.dumps({"category": "commercial", "embeddings": [GOOD], "boxes": {"a": 1}}),
         json.dumps({"category": "commercial", "embeddings": [GOOD], "boxes": []}),
+        # Finite as float64, infinite as the float32 the registry compares in.
+        json.dumps({"category": "commercial", "embeddings": [[3.5e38] + GOOD[1:]]}),
+        json.dumps({"category": "commercial", "embeddings": [[True] + GOOD[1:]]}),
+        json.dumps({"category": "commercial", "embeddings": [["0.5"] + GOOD[1:]]}),
+        json.dumps({"category": "commercial", "embeddings": [GOOD], "boxes": [[1, 2, 3, 10**30]]}),
     ],
 )
 def test_a_malformed_json_check_is_a_clear_400(platform, body):
