@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from consent.lib.canonical import CanonicalJSONError, parse_json
 from consent.lib.receipts import ReceiptInvalid, verify_receipt
+from consent.selectors import published_keys
 
 
 class Command(BaseCommand):
@@ -28,8 +29,6 @@ class Command(BaseCommand):
             if keys is not None:
                 published = parse_json(keys.read_bytes())
             else:
-                from consent.selectors import published_keys
-
                 published = {"keys": published_keys()}
             payload = verify_receipt(document, published)
         except OSError as error:
