@@ -15,9 +15,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consent import selectors
-from consent.api.serializers import ErrorSerializer, InclusionProofSerializer, TreeHeadSerializer
+from consent.api.serializers import InclusionProofSerializer, TreeHeadSerializer
 from consent.lib.canonical import parse_json
 from consent.lib.signing import b64encode
+from registry.api.exceptions import ErrorSerializer
 from registry.lib.errors import NotFound
 
 # Past tree sizes never change, so a proof between two given sizes can be cached for long.

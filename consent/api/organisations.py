@@ -18,11 +18,11 @@ from consent.api.serializers import (
     CATEGORIES_HELP,
     MEDIA_HELP,
     ConsentRequestSerializer,
-    ErrorSerializer,
     RecordSerializer,
     paginated_response,
 )
 from consent.models import ConsentCheck, RecordKind
+from registry.api.exceptions import ErrorSerializer
 from registry.lib.errors import NotFound
 from registry.permissions import HasScopes
 

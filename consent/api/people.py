@@ -23,7 +23,6 @@ from consent.api.callers import acting_user, person_or_403
 from consent.api.serializers import (
     CATEGORIES_HELP,
     ConsentRequestSerializer,
-    ErrorSerializer,
     InclusionProofSerializer,
     RecordSerializer,
     TreeHeadSerializer,
@@ -32,6 +31,7 @@ from consent.api.serializers import (
 from consent.lib.signing import b64decode
 from consent.lib.uses import ALL_USES
 from consent.models import RecordKind
+from registry.api.exceptions import ErrorSerializer
 from registry.lib.errors import NotFound, ValidationFailed
 from registry.permissions import (
     HasScopes,

@@ -21,21 +21,6 @@ CATEGORIES_HELP = f"use categories: {', '.join(USE_CATEGORIES)}"
 MEDIA_HELP = f"media types: {', '.join(MEDIA_TYPES)}"
 
 
-class ErrorSerializer(serializers.Serializer):
-    class Body(serializers.Serializer):
-        code = serializers.CharField()
-        message = serializers.CharField()
-        detail = serializers.JSONField(allow_null=True)
-
-        class Meta:
-            ref_name = "LogErrorBody"
-
-    error = Body()
-
-    class Meta:
-        ref_name = "LogError"
-
-
 class TreeHeadSerializer(serializers.Serializer):
     tree_size = serializers.IntegerField(min_value=0)
     root_hash = serializers.CharField(help_text="base64 SHA-256 root of the first tree_size")

@@ -14,8 +14,9 @@ from rest_framework.views import APIView
 
 from consent import selectors, services
 from consent.api.callers import acting_user, organisation_or_403
-from consent.api.serializers import ErrorSerializer, paginated_response
+from consent.api.serializers import paginated_response
 from consent.models import WebhookDelivery, WebhookEndpoint
+from registry.api.exceptions import ErrorSerializer
 from registry.lib.errors import NotFound
 from registry.permissions import HasScopes
 
