@@ -3,6 +3,10 @@
 Sections (each owned and documented on its own):
 - Transparency log and signing keys: ``SigningKey``, ``LogState``, ``LogEntry``, ``MerkleNode``,
   ``SignedTreeHead``. Written only by ``consent.services`` (log part).
+- Records and decisions: ``Record`` (the queryable mirror of a signed decision) and
+  ``ConsentRequest``, which share their use terms through the abstract ``UseTerms``;
+  ``PersonKey``, ``ConsentCheck``, ``PersonCheckedBy``, and the webhooks (``WebhookEndpoint``,
+  ``WebhookDelivery``).
 """
 
 from __future__ import annotations
@@ -208,7 +212,29 @@ class RecordKind(models.TextChoices):
     ATTESTATION = "attestation", "Identity attestation"
 
 
-class Record(models.Model):
+class UseTerms(models.Model):
+    """The terms of one use of a person's likeness: what for, in which media, where and when.
+
+    A consent request proposes them and the grant that approves it records them unchanged.
+    ``consent.services`` validates and normalises them in one place for both
+    (``_clean_use_terms``). The signed payload carries the categories, media, territory and
+    window in the clear, and commits to the purpose and project reference only by a salted
+    digest, so an erasure can blank those two on the row without touching the log.
+    """
+
+    purpose = models.TextField()
+    categories = models.JSONField()
+    media_types = models.JSONField()
+    territory = models.CharField(max_length=16)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    project_ref = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Record(UseTerms):
     record_id = models.CharField(max_length=40, unique=True)
     kind = models.CharField(max_length=12, choices=RecordKind.choices)
     # NULL once the person is erased: the record stays in the log, verifiable but anonymous.
@@ -228,13 +254,12 @@ class Record(models.Model):
         related_name="consent_records",
         help_text="the grantee of a grant, the verifier of an attestation",
     )
+    # Only a grant has every use term: an opt-out has categories alone, and revocations and
+    # attestations none, so on a record these may be empty (purpose also once erased).
+    purpose = models.TextField(blank=True)
     categories = models.JSONField(default=list, blank=True)
     media_types = models.JSONField(default=list, blank=True)
     territory = models.CharField(max_length=16, blank=True)
-    valid_from = models.DateTimeField(null=True, blank=True)
-    valid_until = models.DateTimeField(null=True, blank=True)
-    purpose = models.TextField(blank=True)
-    project_ref = models.CharField(max_length=200, blank=True)
     terms_salt = models.BinaryField(max_length=16, null=True, blank=True)
     revokes = models.OneToOneField(
         "self",
@@ -314,10 +339,6 @@ class Record(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.record_id}"
 
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
-
 
 class PersonKey(models.Model):
     """An Ed25519 public key a person registered to co-sign their own records."""
@@ -342,7 +363,7 @@ class PersonKey(models.Model):
         return f"person key {self.kid[:16]}…"
 
 
-class ConsentRequest(models.Model):
+class ConsentRequest(UseTerms):
     """A studio asking a person for one described use; answered with a grant or a decline."""
 
     class Status(models.TextChoices):
@@ -367,13 +388,6 @@ class ConsentRequest(models.Model):
     )
     # Only until someone with this address signs up (or the request is answered).
     invite_email = models.EmailField(blank=True)
-    purpose = models.TextField()
-    categories = models.JSONField()
-    media_types = models.JSONField()
-    territory = models.CharField(max_length=16)
-    valid_from = models.DateTimeField(null=True, blank=True)
-    valid_until = models.DateTimeField(null=True, blank=True)
-    project_ref = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     grant = models.OneToOneField(
         Record, on_delete=models.PROTECT, null=True, blank=True, related_name="request"

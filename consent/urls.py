@@ -3,13 +3,13 @@
 from django.urls import path
 
 from consent import views as pages
-from consent.api import views
+from consent.api.log import PublishedKeysApi
 
 urlpatterns = [
     # RFC 8615 well-known location, so verifiers find the keys without reading our API docs.
     path(
         ".well-known/likeness-registry/keys.json",
-        views.PublishedKeysApi.as_view(),
+        PublishedKeysApi.as_view(),
         name="published-keys",
     ),
     # --- a person's consent dashboard and a studio's consent desk (records engineer) ---

@@ -4,6 +4,7 @@ Every error leaves as ``{"error": {"code": ..., "message": ..., "detail": ...}}`
 status: the project's own ``RegistryError`` types, DRF's exceptions (validation, parse errors,
 authentication, throttling) and Django's (404, permission denied, oversized request). Anything
 else is a bug: it is logged with its traceback and answered with a plain 500 that reveals nothing.
+``ErrorSerializer`` describes that body in the OpenAPI schema, for every app's error responses.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
@@ -38,6 +40,23 @@ _DRF_MESSAGES = {
 
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "detail": detail}}
+
+
+# The body ``error_body`` builds, for the API docs only: views raise, they never serialize
+# errors. A comment, not a docstring, which drf-spectacular would publish as its description.
+class ErrorSerializer(serializers.Serializer):
+    class Body(serializers.Serializer):
+        code = serializers.CharField()
+        message = serializers.CharField()
+        detail = serializers.JSONField(allow_null=True)
+
+        class Meta:
+            ref_name = "ErrorBody"
+
+    error = Body()
+
+    class Meta:
+        ref_name = "Error"
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from consent import selectors, services
+from consent import services
+from consent.audit import log_audit
 from consent.models import ConsentCheck, Record
 from tests.consent.records_factories import make_org, make_person
 from tests.support import database_url_for_subprocess
@@ -173,4 +174,4 @@ def test_no_check_reports_a_grant_valid_after_its_revocation_is_acknowledged(tmp
     assert after_ack >= CHECKERS * 5
 
     assert ConsentCheck.objects.count() == len(checks)
-    assert selectors.log_audit().problems == []
+    assert log_audit().problems == []

@@ -9,9 +9,10 @@ import pytest
 from django.utils import timezone
 
 from consent import selectors, services
+from consent.audit import log_audit
 from consent.lib import signing
 from consent.lib.canonical import canonical_json, parse_json
-from consent.models import Record
+from consent.models import ConsentCheck, Record
 from registry.lib.errors import Conflict, PermissionDeniedError, ValidationFailed
 from tests.consent.records_factories import make_org, make_person
 
@@ -225,7 +226,7 @@ def test_optouts_covering_describes_each_covered_person():
     assert found[a.pk].created_at == first.created_at
 
 
-def test_grant_covering_respects_use_media_territory_window_and_revocation():
+def test_a_grant_decides_consent_only_for_its_use_media_territory_window_and_until_revoked():
     person, studio, other_studio = make_person(), make_org(), make_org()
     now = timezone.now()
     grant = services.grant_record(
@@ -239,7 +240,7 @@ def test_grant_covering_respects_use_media_territory_window_and_revocation():
         valid_until=now + timedelta(days=30),
     )
 
-    def covering(**overrides):
+    def decision(**overrides):
         query = {
             "person_id": person.pk,
             "organisation_id": studio.pk,
@@ -249,19 +250,21 @@ def test_grant_covering_respects_use_media_territory_window_and_revocation():
             "at": now,
         }
         query.update(overrides)
-        return selectors.grant_covering(**query)
+        found = selectors.consent_decision(**query)
+        return found.result, found.record.record_id if found.record else None
 
-    found = covering()
-    assert found is not None and found.record_id == grant.record_id
-    assert covering(media_type=None, territory=None) is not None
-    assert covering(category="political") is None
-    assert covering(media_type="audio") is None
-    assert covering(territory="DE") is None
-    assert covering(organisation_id=other_studio.pk) is None
-    assert covering(at=now + timedelta(days=31)) is None
-    assert covering(at=now - timedelta(days=2)) is None
+    consented = (ConsentCheck.Result.CONSENTED, grant.record_id)
+    not_consented = (ConsentCheck.Result.NOT_CONSENTED, None)
+    assert decision() == consented
+    assert decision(media_type=None, territory=None) == consented
+    assert decision(category="political") == not_consented
+    assert decision(media_type="audio") == not_consented
+    assert decision(territory="DE") == not_consented
+    assert decision(organisation_id=other_studio.pk) == not_consented
+    assert decision(at=now + timedelta(days=31)) == (ConsentCheck.Result.EXPIRED, grant.record_id)
+    assert decision(at=now - timedelta(days=2)) == not_consented
     services.record_revoke(record=grant)
-    assert covering() is None
+    assert decision() == (ConsentCheck.Result.REVOKED, grant.record_id)
 
 
 def test_receipt_sign_is_verifiable_offline_and_not_logged():
@@ -301,7 +304,7 @@ def test_erasure_keeps_records_verifiable_but_anonymous():
         assert record.person is None
         assert signing.verify_envelope(envelope_of(record), registry_keys())[0]
     assert grant.purpose == "" and grant.project_ref == "" and grant.terms_salt is None
-    assert selectors.log_audit().problems == []
+    assert log_audit().problems == []
 
 
 def test_a_persons_export_includes_their_consent_data():

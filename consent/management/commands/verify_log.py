@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from consent.selectors import log_audit
+from consent.audit import log_audit
 
 
 class Command(BaseCommand):

@@ -1,0 +1,209 @@
+"""An organisation's consent API: consent requests to people, consent checks, grants held.
+
+Organisations act with an API key, or a member's session naming the organisation in the
+X-Organisation header. Views validate, call one service and serialize.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consent import selectors, services
+from consent.api.callers import acting_user, organisation_or_403
+from consent.api.serializers import (
+    CATEGORIES_HELP,
+    MEDIA_HELP,
+    ConsentRequestSerializer,
+    RecordSerializer,
+    paginated_response,
+)
+from consent.models import ConsentCheck, RecordKind
+from registry.api.exceptions import ErrorSerializer
+from registry.lib.errors import NotFound
+from registry.permissions import HasScopes
+
+
+class ConsentRequestsApi(APIView):
+    permission_classes = [HasScopes.require("consent:request")]
+
+    class InputSerializer(serializers.Serializer):
+        person = serializers.CharField(
+            required=False, help_text="the person's public handle or public id (sub_...)"
+        )
+        email = serializers.EmailField(required=False, help_text="or invite them by email")
+        purpose = serializers.CharField(max_length=2000)
+        categories = serializers.ListField(
+            child=serializers.CharField(), min_length=1, help_text=CATEGORIES_HELP
+        )
+        media_types = serializers.ListField(
+            child=serializers.CharField(), min_length=1, help_text=MEDIA_HELP
+        )
+        territory = serializers.CharField(help_text='ISO 3166-1 alpha-2 or "worldwide"')
+        valid_from = serializers.DateTimeField(required=False, allow_null=True)
+        valid_until = serializers.DateTimeField(required=False, allow_null=True)
+        project_ref = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+        class Meta:
+            ref_name = "ConsentRequestInput"
+
+    class OutputSerializer(ConsentRequestSerializer):
+        person = serializers.CharField(source="person.public_id", allow_null=True)
+
+        class Meta:
+            ref_name = "OrganisationConsentRequest"
+
+    @extend_schema(
+        operation_id="consent_requests",
+        tags=["consent: organisations"],
+        summary="My organisation's consent requests and their answers",
+        responses={200: OutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        requests = selectors.organisation_requests(organisation=organisation_or_403(request))
+        return paginated_response(request, self, requests, self.OutputSerializer)
+
+    @extend_schema(
+        operation_id="consent_request_create",
+        tags=["consent: organisations"],
+        summary="Ask a person (by handle or email invitation) for consent to one described use",
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            400: OpenApiResponse(ErrorSerializer),
+            404: OpenApiResponse(ErrorSerializer),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        handle = values.pop("person", None)
+        organisation = organisation_or_403(request)
+        person = selectors.person_find(person=handle) if handle else None
+        created = services.consent_request_create(
+            organisation=organisation,
+            requested_by=acting_user(request),
+            person=person,
+            **values,
+        )
+        output = self.OutputSerializer(created).data
+        if created.person_id is not None and handle is None:
+            # Invited by email: do not reveal whether the address belongs to someone registered.
+            output["person"] = None
+        return Response(output, status=201)
+
+
+class ConsentRequestWithdrawApi(APIView):
+    permission_classes = [HasScopes.require("consent:request")]
+
+    @extend_schema(
+        operation_id="consent_request_withdraw",
+        tags=["consent: organisations"],
+        summary="Withdraw a request that has not been answered",
+        request=None,
+        responses={200: ConsentRequestsApi.OutputSerializer, 404: OpenApiResponse(ErrorSerializer)},
+    )
+    def post(self, request: Request, request_id: str) -> Response:
+        organisation = organisation_or_403(request)
+        found = selectors.organisation_requests(organisation=organisation).filter(
+            request_id=request_id
+        )
+        consent_request = found.first()
+        if consent_request is None:
+            raise NotFound("No such consent request.")
+        withdrawn = services.consent_request_withdraw(
+            request=consent_request, organisation=organisation
+        )
+        return Response(ConsentRequestsApi.OutputSerializer(withdrawn).data)
+
+
+class ConsentCheckApi(APIView):
+    permission_classes = [HasScopes.require("consent:read")]
+
+    class InputSerializer(serializers.Serializer):
+        person = serializers.CharField(help_text="public handle or public id (sub_...)")
+        category = serializers.CharField(help_text=CATEGORIES_HELP)
+        media_type = serializers.CharField(required=False, help_text=MEDIA_HELP)
+        territory = serializers.CharField(required=False, help_text="ISO 3166-1 alpha-2 code")
+        date = serializers.DateTimeField(required=False, help_text="when the use happens; now")
+
+        class Meta:
+            ref_name = "ConsentCheckInput"
+
+    class OutputSerializer(serializers.Serializer):
+        check_id = serializers.CharField()
+        result = serializers.ChoiceField(choices=ConsentCheck.Result.choices)
+        decided_by = serializers.CharField(
+            allow_null=True, help_text="record_id of the grant or opt-out that decides it"
+        )
+        grant = RecordSerializer(allow_null=True, help_text="the deciding grant, if any")
+        receipt = serializers.JSONField(
+            help_text="signed receipt with its log inclusion proof and signed tree head; "
+            "verify offline with consent.lib.receipts and keys.json"
+        )
+
+        class Meta:
+            ref_name = "ConsentCheckResult"
+
+    @extend_schema(
+        operation_id="consent_check",
+        tags=["consent: organisations"],
+        summary="Is this use of the person's likeness consented? With a signed, logged receipt",
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            400: OpenApiResponse(ErrorSerializer),
+            404: OpenApiResponse(ErrorSerializer),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        organisation = organisation_or_403(request)
+        person = selectors.person_find(person=values["person"])
+        check, receipt = services.consent_check(
+            organisation=organisation,
+            person=person,
+            category=values["category"],
+            media_type=values.get("media_type"),
+            territory=values.get("territory"),
+            at=values.get("date"),
+        )
+        decided_by = check.decided_by
+        grant = decided_by if decided_by and decided_by.kind == RecordKind.GRANT else None
+        return Response(
+            self.OutputSerializer(
+                {
+                    "check_id": check.check_id,
+                    "result": check.result,
+                    "decided_by": decided_by.record_id if decided_by else None,
+                    "grant": grant,
+                    "receipt": receipt,
+                }
+            ).data
+        )
+
+
+class OrganisationGrantsApi(APIView):
+    permission_classes = [HasScopes.require("consent:read")]
+
+    class OutputSerializer(RecordSerializer):
+        person = serializers.CharField(source="person.public_id", allow_null=True)
+
+        class Meta:
+            ref_name = "HeldGrant"
+
+    @extend_schema(
+        operation_id="consent_grants_held",
+        tags=["consent: organisations"],
+        summary="Grants my organisation holds, newest first",
+        responses={200: OutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        grants = selectors.organisation_grants(organisation=organisation_or_403(request))
+        return paginated_response(request, self, grants, self.OutputSerializer)

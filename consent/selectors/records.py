@@ -1,0 +1,152 @@
+"""Plain reads of records, consent requests and consent checks, for people and organisations.
+
+Each returns a queryset in the order pages and the API show it (newest first) with the related
+rows they display already joined, or raises ``NotFound`` for a missing single row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from consent.lib.canonical import parse_json
+from consent.models import ConsentCheck, ConsentRequest, Record, RecordKind
+from consent.selectors.log import log_entry_with_proof, tree_head_description
+from registry.lib.errors import NotFound
+from registry.models import Organisation, Person
+
+
+def record_get(*, record_id: str) -> Record:
+    record = (
+        Record.objects.select_related("log_entry", "organisation", "revokes", "person")
+        .filter(record_id=record_id)
+        .first()
+    )
+    if record is None:
+        raise NotFound("No such record.", detail={"record_id": record_id})
+    return record
+
+
+def record_with_proof(*, record: Record) -> dict[str, Any]:
+    """A record's signed envelope with its inclusion proof against the latest tree head."""
+    entry, head, proof = log_entry_with_proof(index=record.log_entry.index)
+    return {
+        "record_id": record.record_id,
+        "leaf_index": entry.index,
+        "envelope": parse_json(bytes(entry.record)),
+        "tree_head": tree_head_description(head),
+        "inclusion_proof": proof.to_json(),
+    }
+
+
+def person_records(*, person: Person) -> QuerySet[Record]:
+    return (
+        Record.objects.filter(person=person)
+        .select_related("organisation", "revokes", "log_entry")
+        .order_by("-created_at", "-id")
+    )
+
+
+def requests_waiting(*, person: Person) -> QuerySet[ConsentRequest]:
+    """Pending requests addressed to the person, by account or to their verified email."""
+    addressed = Q(person=person)
+    user = person.user
+    if user is not None and user.email_verified_at is not None:
+        addressed |= Q(person__isnull=True, invite_email__iexact=user.email)
+    return (
+        ConsentRequest.objects.filter(addressed, status=ConsentRequest.Status.PENDING)
+        .select_related("organisation")
+        .order_by("-created_at", "-id")
+    )
+
+
+def request_for_person(*, person: Person, request_id: str) -> ConsentRequest:
+    found = requests_waiting(person=person).filter(request_id=request_id).first()
+    if found is None:
+        found = (
+            ConsentRequest.objects.filter(person=person, request_id=request_id)
+            .select_related("organisation", "grant")
+            .first()
+        )
+    if found is None:
+        raise NotFound("No such consent request.", detail={"request_id": request_id})
+    return found
+
+
+def organisation_requests(*, organisation: Organisation) -> QuerySet[ConsentRequest]:
+    return (
+        ConsentRequest.objects.filter(organisation=organisation)
+        .select_related("grant", "person")
+        .order_by("-created_at", "-id")
+    )
+
+
+def organisation_grants(*, organisation: Organisation) -> QuerySet[Record]:
+    return (
+        Record.objects.filter(kind=RecordKind.GRANT, organisation=organisation)
+        .select_related("person")
+        .order_by("-created_at", "-id")
+    )
+
+
+def person_checks(*, person: Person) -> QuerySet[ConsentCheck]:
+    return (
+        ConsentCheck.objects.filter(person=person)
+        .select_related("organisation", "decided_by")
+        .order_by("-created_at", "-id")
+    )
+
+
+def person_find(*, person: str) -> Person:
+    """A person by public id (``sub_...``) or public handle."""
+    query = Q(public_id=person) if person.startswith("sub_") else Q(handle=person)
+    found = Person.objects.filter(query, suspended_at__isnull=True).select_related("user").first()
+    if found is None:
+        raise NotFound("No such person in the registry.", code="unknown_person")
+    return found
+
+
+def person_export(*, person: Person) -> dict[str, Any]:
+    """The person's consent data for their export (called by ``registry.services``)."""
+    return {
+        "records": [
+            {
+                "record_id": record.record_id,
+                "kind": record.kind,
+                "created_at": record.created_at.isoformat(),
+                "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+                "organisation": record.organisation.slug if record.organisation else None,
+                "categories": record.categories,
+                "media_types": record.media_types,
+                "territory": record.territory,
+                "purpose": record.purpose,
+                "project_ref": record.project_ref,
+                "revokes": record.revokes.record_id if record.revokes else None,
+                "log_index": record.log_entry.index,
+            }
+            for record in person_records(person=person)
+        ],
+        "requests": [
+            {
+                "request_id": request.request_id,
+                "organisation": request.organisation.slug,
+                "status": request.status,
+                "purpose": request.purpose,
+                "created_at": request.created_at.isoformat(),
+            }
+            for request in ConsentRequest.objects.filter(person=person).select_related(
+                "organisation"
+            )
+        ],
+        "checks": [
+            {
+                "check_id": check.check_id,
+                "organisation": check.organisation.slug,
+                "category": check.category,
+                "result": check.result,
+                "created_at": check.created_at.isoformat(),
+            }
+            for check in person_checks(person=person)
+        ],
+    }
