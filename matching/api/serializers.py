@@ -1,6 +1,8 @@
-"""Serializers of the checks API, for the OpenAPI schema: what a check, its result and an error
-look like. The responses themselves are built by the services (``check_representation``); the
-request bodies are nested in their view (``ChecksApi``).
+"""Serializers of the checks API, for the OpenAPI schema: what a check and its result look like.
+
+Errors use the one envelope, ``registry.api.exceptions.ErrorSerializer``. The responses
+themselves are built by the services (``check_representation``); the request bodies are nested
+in their view (``ChecksApi``).
 """
 
 from __future__ import annotations
@@ -10,21 +12,6 @@ from rest_framework import serializers
 
 from matching.models import CheckKind
 from matching.services import MAX_EMBEDDINGS
-
-
-class CheckErrorSerializer(serializers.Serializer):
-    class _Body(serializers.Serializer):
-        code = serializers.CharField()
-        message = serializers.CharField()
-        detail = serializers.JSONField(allow_null=True)
-
-        class Meta:
-            ref_name = "CheckErrorBody"
-
-    error = _Body()
-
-    class Meta:
-        ref_name = "CheckError"
 
 
 class FaceResultSerializer(serializers.Serializer):

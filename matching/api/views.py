@@ -16,11 +16,12 @@ from rest_framework.views import APIView
 
 from consent.lib.uses import USE_CATEGORIES
 from matching import services
-from matching.api.serializers import CheckErrorSerializer, CheckSerializer, EmbeddingsField
+from matching.api.serializers import CheckSerializer, EmbeddingsField
 from matching.lib.imaging import describe_content, sniff_image_type
 from matching.ratelimit import check_rate
 from matching.video.reader import sniff_container
 from registry import scopes
+from registry.api.exceptions import ErrorSerializer
 from registry.lib.errors import (
     PayloadTooLarge,
     PermissionDeniedError,
@@ -102,10 +103,10 @@ class ChecksApi(APIView):
         responses={
             200: OpenApiResponse(CheckSerializer, description="image or embeddings: the result"),
             202: OpenApiResponse(CheckSerializer, description="video: queued; poll GET"),
-            400: CheckErrorSerializer,
-            413: CheckErrorSerializer,
-            415: CheckErrorSerializer,
-            429: CheckErrorSerializer,
+            400: ErrorSerializer,
+            413: ErrorSerializer,
+            415: ErrorSerializer,
+            429: ErrorSerializer,
         },
     )
     def post(self, request: Request) -> Response:
@@ -203,7 +204,7 @@ class CheckApi(APIView):
     @extend_schema(
         operation_id="checks_retrieve",
         summary="A check's status, progress and (when done) result",
-        responses={200: CheckSerializer, 404: CheckErrorSerializer},
+        responses={200: CheckSerializer, 404: ErrorSerializer},
     )
     def get(self, request: Request, check_id: str) -> Response:
         check = services.check_get(check_id=check_id, organisation=_organisation(request))
@@ -219,7 +220,7 @@ class CheckCancelApi(APIView):
         operation_id="checks_cancel",
         summary="Cancel a queued or running video check",
         request=None,
-        responses={200: CheckSerializer, 404: CheckErrorSerializer, 409: CheckErrorSerializer},
+        responses={200: CheckSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
     )
     def post(self, request: Request, check_id: str) -> Response:
         check = services.check_get(check_id=check_id, organisation=_organisation(request))
