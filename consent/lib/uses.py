@@ -37,6 +37,16 @@ def is_territory(value: str) -> bool:
     return value == WORLDWIDE or (len(value) == 2 and value.isascii() and value.isupper())
 
 
+def _one_of(value: Any, allowed: Sequence[str], *, field: str, label: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        shown = value[:50] if isinstance(value, str) else type(value).__name__
+        raise ValidationFailed(
+            f"Unknown {label} {shown!r}; use one of {', '.join(allowed)}.",
+            detail={field: shown, "allowed": list(allowed)},
+        )
+    return value
+
+
 def category_check(category: Any) -> str:
     """``category`` when it is one of the use categories; else a 400 that lists them."""
     if category is None or category == "":
@@ -44,24 +54,12 @@ def category_check(category: Any) -> str:
             f"category: a use category is required ({', '.join(USE_CATEGORIES)}).",
             detail={"category": "required", "allowed": list(USE_CATEGORIES)},
         )
-    if not isinstance(category, str) or category not in USE_CATEGORIES:
-        shown = category[:50] if isinstance(category, str) else type(category).__name__
-        raise ValidationFailed(
-            f"Unknown use category {shown!r}; use one of {', '.join(USE_CATEGORIES)}.",
-            detail={"category": shown, "allowed": list(USE_CATEGORIES)},
-        )
-    return category
+    return _one_of(category, USE_CATEGORIES, field="category", label="use category")
 
 
 def media_type_check(media_type: Any) -> str:
     """``media_type`` when it is one of the media types; else a 400 that lists them."""
-    if not isinstance(media_type, str) or media_type not in MEDIA_TYPES:
-        shown = media_type[:50] if isinstance(media_type, str) else type(media_type).__name__
-        raise ValidationFailed(
-            f"Unknown media type {shown!r}; use one of {', '.join(MEDIA_TYPES)}.",
-            detail={"media_type": shown, "allowed": list(MEDIA_TYPES)},
-        )
-    return media_type
+    return _one_of(media_type, MEDIA_TYPES, field="media_type", label="media type")
 
 
 def categories_clean(categories: Sequence[str] | None, *, allow_all: bool) -> list[str]:
