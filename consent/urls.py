@@ -15,6 +15,7 @@ urlpatterns = [
     # --- a person's consent dashboard and a studio's consent desk (records engineer) ---
     path("me/consent/", pages.dashboard, name="consent-dashboard"),
     path("me/consent/optouts/", pages.optout_create, name="consent-optout-create"),
+    path("me/consent/keys/<str:kid>/revoke/", pages.key_revoke, name="consent-key-revoke"),
     path("me/consent/requests/", pages.requests_waiting, name="consent-requests"),
     path(
         "me/consent/requests/<str:request_id>/",

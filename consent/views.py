@@ -20,16 +20,10 @@ from consent.lib.uses import MEDIA_TYPES, USE_CATEGORIES
 from consent.models import ConsentRequest, Record, RecordKind
 from registry.lib.errors import RegistryError
 from registry.models import Membership, Organisation, Person
+from registry.pages import person_required
 
 _CATEGORY_CHOICES = [(value, value.replace("_", " / ")) for value in USE_CATEGORIES]
 _MEDIA_CHOICES = [(value, value) for value in MEDIA_TYPES]
-
-
-def _person_or_404(request: HttpRequest) -> Person:
-    person = Person.objects.filter(user=request.user).first()
-    if person is None:
-        raise Http404("This account has no person in the registry.")
-    return person
 
 
 def _own_record(person: Person, record_id: str) -> Record:
@@ -62,9 +56,8 @@ class OptOutForm(forms.Form):
         return data
 
 
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    person = _person_or_404(request)
+@person_required
+def dashboard(request: HttpRequest, person: Person) -> HttpResponse:
     records = selectors.person_records(person=person)
     context = {
         "person": person,
@@ -72,14 +65,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "grants": [r for r in records if r.kind == RecordKind.GRANT],
         "waiting": list(selectors.requests_waiting(person=person)),
         "optout_form": OptOutForm(),
+        "keys": person.signing_keys.order_by("created_at"),
     }
     return render(request, "consent/dashboard.html", context)
 
 
-@login_required
+@person_required
 @require_POST
-def optout_create(request: HttpRequest) -> HttpResponse:
-    person = _person_or_404(request)
+def optout_create(request: HttpRequest, person: Person) -> HttpResponse:
     form = OptOutForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(form.errors.get("__all__", ["Check the form."])))
@@ -94,9 +87,27 @@ def optout_create(request: HttpRequest) -> HttpResponse:
     return redirect("consent-dashboard")
 
 
-@login_required
-def requests_waiting(request: HttpRequest) -> HttpResponse:
-    person = _person_or_404(request)
+@person_required
+@require_POST
+def key_revoke(request: HttpRequest, person: Person, kid: str) -> HttpResponse:
+    """Revoke one of the person's own co-signing keys (a lost or replaced device)."""
+    key = person.signing_keys.filter(kid=kid).first()
+    if key is None:
+        raise Http404("No such key.")
+    try:
+        services.person_key_revoke(key=key, actor=request.user)
+    except RegistryError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            f"Key {key.kid[:16]}… is revoked: signatures made with it are refused from now on.",
+        )
+    return redirect("consent-dashboard")
+
+
+@person_required
+def requests_waiting(request: HttpRequest, person: Person) -> HttpResponse:
     return render(
         request,
         "consent/requests.html",
@@ -111,18 +122,18 @@ def _own_request(person: Person, request_id: str) -> ConsentRequest:
         raise Http404("No such request.") from None
 
 
-@login_required
-def request_detail(request: HttpRequest, request_id: str) -> HttpResponse:
-    person = _person_or_404(request)
+@person_required
+def request_detail(request: HttpRequest, person: Person, request_id: str) -> HttpResponse:
     return render(
         request, "consent/request_detail.html", {"item": _own_request(person, request_id)}
     )
 
 
-@login_required
+@person_required
 @require_POST
-def request_answer(request: HttpRequest, request_id: str, answer: str) -> HttpResponse:
-    person = _person_or_404(request)
+def request_answer(
+    request: HttpRequest, person: Person, request_id: str, answer: str
+) -> HttpResponse:
     item = _own_request(person, request_id)
     try:
         if answer == "approve":
@@ -140,9 +151,8 @@ def request_answer(request: HttpRequest, request_id: str, answer: str) -> HttpRe
     return redirect("consent-requests")
 
 
-@login_required
-def record_detail(request: HttpRequest, record_id: str) -> HttpResponse:
-    person = _person_or_404(request)
+@person_required
+def record_detail(request: HttpRequest, person: Person, record_id: str) -> HttpResponse:
     record = _own_record(person, record_id)
     proof = selectors.record_with_proof(record=record)
     context = {
@@ -154,11 +164,10 @@ def record_detail(request: HttpRequest, record_id: str) -> HttpResponse:
     return render(request, "consent/record_detail.html", context)
 
 
-@login_required
+@person_required
 @require_http_methods(["GET", "POST"])
-def record_revoke(request: HttpRequest, record_id: str) -> HttpResponse:
+def record_revoke(request: HttpRequest, person: Person, record_id: str) -> HttpResponse:
     """One click leads here; the confirmation button (POST) revokes."""
-    person = _person_or_404(request)
     record = _own_record(person, record_id)
     if request.method == "POST":
         try:
@@ -171,9 +180,8 @@ def record_revoke(request: HttpRequest, record_id: str) -> HttpResponse:
     return render(request, "consent/revoke_confirm.html", {"record": record})
 
 
-@login_required
-def history(request: HttpRequest) -> HttpResponse:
-    person = _person_or_404(request)
+@person_required
+def history(request: HttpRequest, person: Person) -> HttpResponse:
     context = {
         "records": selectors.person_records(person=person),
         "checks": selectors.person_checks(person=person)[:200],

@@ -16,7 +16,10 @@ PACKAGES = ("registry", "consent", "matching", "lifecycle")
 MAX_MODULE_LINES = 520
 # Being split into packages by responsibility (issue 15); the list only ever shrinks.
 NOT_YET_SPLIT = {
-    "consent.services",
+NOT_YET_SPLIT = {
+    "consent.lib.merkle",
+    "consent.models",
+}
     "consent.lib.merkle",
     "consent.models",
 }

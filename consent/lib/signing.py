@@ -18,7 +18,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from consent.lib.canonical import CanonicalJSONError, canonical_json
+from consent.lib.dates import iso_utc
 
 ALGORITHM = "Ed25519"
 PUBLIC_KEY_SIZE = 32
@@ -178,14 +179,6 @@ def key_id(public_key: Ed25519PublicKey | Ed25519PrivateKey | bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        raise ValueError("key timestamps must be timezone-aware")
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _parse_iso(text: Any) -> datetime | None:
     if text is None:
         return None
@@ -213,8 +206,8 @@ def public_key_to_jwk(
         "alg": ALGORITHM,
         "public_key": b64encode(raw),
         "status": status,
-        "created_at": _iso(created_at),
-        "retired_at": _iso(retired_at),
+        "created_at": iso_utc(created_at),
+        "retired_at": iso_utc(retired_at),
     }
 
 
@@ -340,7 +333,7 @@ def verify_envelope(
             if key is None:
                 return False, f"signature {position} is by unknown key {kid}"
             if at is not None and not _key_valid_at(key, at):
-                return False, f"key {kid} was not in service at {_iso(at)}"
+                return False, f"key {kid} was not in service at {iso_utc(at)}"
             try:
                 raw_sig = b64decode(sig)
             except ValueError as error:

@@ -21,6 +21,18 @@ def tree_head_body(*, tree_size: int, root_hash: bytes, timestamp_ms: int) -> di
     return {"tree_size": tree_size, "root_hash": b64encode(root_hash), "timestamp": timestamp_ms}
 
 
+def tree_head_json(
+    *, tree_size: int, root_hash: bytes, timestamp_ms: int, kid: str, signature: bytes
+) -> dict[str, Any]:
+    """A signed head as published (``/api/v1/log/tree-head``, receipts, proofs): the signed body,
+    the key id and the signature, everything ``verify_tree_head`` needs with ``keys.json``."""
+    return {
+        **tree_head_body(tree_size=tree_size, root_hash=root_hash, timestamp_ms=timestamp_ms),
+        "kid": kid,
+        "signature": b64encode(signature),
+    }
+
+
 def tree_head_signed_bytes(*, tree_size: int, root_hash: bytes, timestamp_ms: int) -> bytes:
     return canonical_json(
         tree_head_body(tree_size=tree_size, root_hash=root_hash, timestamp_ms=timestamp_ms)

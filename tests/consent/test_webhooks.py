@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from consent import services
 from consent.models import WebhookDelivery
 from consent.tasks import webhook_deliver
+from registry.lib.errors import ValidationFailed
 from tests.consent.records_factories import bearer, make_org, make_person, org_key
 
 pytestmark = pytest.mark.django_db
@@ -286,7 +287,7 @@ def test_the_api_registers_endpoints_shows_deliveries_and_redelivers(
     ],
 )
 def test_only_public_https_endpoints_are_accepted(url):
-    with pytest.raises(services.ValidationFailed):
+    with pytest.raises(ValidationFailed):
         services.webhook_endpoint_create(organisation=make_org("studio"), url=url)
 
 

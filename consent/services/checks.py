@@ -1,0 +1,176 @@
+"""Answers the registry signs: receipts for platform checks and logged studio consent checks.
+
+``receipt_sign`` signs a high-volume answer without touching the log (no lock, one signature).
+``consent_check`` decides one studio's use of one person's likeness, appends the decision to
+the log and returns it with inclusion proofs for itself and for the record that decided it.
+``person_checked_by`` remembers who checked whom, so opt-outs reach them by webhook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from consent.lib import merkle, signing
+from consent.lib.canonical import parse_json
+from consent.lib.dates import iso_ms, whole_ms
+from consent.lib.ids import new_id
+from consent.lib.treehead import tree_head_json
+from consent.lib.uses import category_check, media_type_check, territory_clean
+from consent.models import ConsentCheck, LogEntry, PersonCheckedBy, SignedTreeHead
+from consent.selectors import DatabaseNodeStore, consent_decision
+from consent.services.log import _private_key, log_append, signing_key_current, subject_commitment
+from registry.lib.errors import ValidationFailed
+from registry.models import Organisation, Person
+
+CHECK_RECEIPT_FORMAT = "likeness-registry/consent-check-receipt/v1"
+SIGNED_RECEIPT_FORMAT = "likeness-registry/signed-receipt/v1"
+
+
+def person_checked_by(*, person_id: int, organisation_id: int, reference: str = "") -> None:
+    """Remember that an organisation checked a person, so it hears when they opt out.
+
+    ``reference`` is how that organisation knows the person (a platform's opaque reference);
+    webhook events name the person by it. One upsert, cheap enough for every check.
+    """
+    now = timezone.now()
+    PersonCheckedBy.objects.bulk_create(
+        [
+            PersonCheckedBy(
+                person_id=person_id,
+                organisation_id=organisation_id,
+                reference=reference[:100],
+                first_checked_at=now,
+                last_checked_at=now,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["person", "organisation"],
+        update_fields=["last_checked_at", "reference"],
+    )
+
+
+def receipt_sign(*, kind: str, body: dict) -> dict:
+    """A signed receipt envelope that is *not* appended to the log.
+
+    For high-volume answers (platform media checks): it takes no log lock, only a signature by
+    the current registry key. ``consent.lib.receipts.verify_receipt`` checks it offline with
+    ``keys.json``. ``body`` must be JSON without personal data.
+    """
+    if not kind or not isinstance(body, Mapping):
+        raise ValidationFailed("A receipt needs a kind and a JSON object body.")
+    payload = {
+        "format": SIGNED_RECEIPT_FORMAT,
+        "kind": kind,
+        "receipt_id": new_id("rct"),
+        "issued_at": iso_ms(timezone.now()),
+        "body": dict(body),
+    }
+    key = signing_key_current()
+    signature = signing.signature_entry(key.kid, _private_key(key), payload)
+    return {"payload": payload, "signatures": [signature]}
+
+
+def logged_receipt(*, entry: LogEntry, related: Sequence[LogEntry] = ()) -> dict[str, Any]:
+    """A logged receipt: the envelope, the signed tree head just after it, and inclusion proofs.
+
+    ``related`` entries (the grant or opt-out that decided a check) are proven against the
+    same head, so the receipt alone shows that decision was in the log too.
+    """
+    tree_size = entry.index + 1
+    head = SignedTreeHead.objects.get(tree_size=tree_size)
+    store = DatabaseNodeStore()
+
+    def proven(item: LogEntry) -> dict[str, Any]:
+        proof = merkle.inclusion_proof(store, item.index, tree_size)
+        return {
+            "leaf_index": item.index,
+            "envelope": parse_json(bytes(item.record)),
+            "inclusion_proof": proof.to_json(),
+        }
+
+    return {
+        "format": "likeness-registry/logged-receipt/v1",
+        **proven(entry),
+        "tree_head": tree_head_json(
+            tree_size=head.tree_size,
+            root_hash=bytes(head.root_hash),
+            timestamp_ms=head.timestamp_ms,
+            kid=head.kid,
+            signature=bytes(head.signature),
+        ),
+        "related": [proven(item) for item in related],
+    }
+
+
+def consent_check(
+    *,
+    organisation: Organisation,
+    person: Person,
+    category: str,
+    media_type: str | None = None,
+    territory: str | None = None,
+    at: datetime | None = None,
+) -> tuple[ConsentCheck, dict[str, Any]]:
+    """Decide whether the organisation may use the person's likeness this way, and log it.
+
+    Returns the check row and its receipt (``logged_receipt``): the signed decision with its
+    inclusion proof and the deciding record's, verifiable offline with ``keys.json``.
+    """
+    category_check(category)
+    if media_type is not None:
+        media_type_check(media_type)
+    if territory is not None:
+        territory = territory_clean(territory)
+    now = whole_ms(timezone.now())
+    use_at = whole_ms(at) if at is not None else now
+    with transaction.atomic():
+        decision = consent_decision(
+            person_id=person.pk,
+            organisation_id=organisation.pk,
+            category=category,
+            media_type=media_type,
+            territory=territory,
+            at=use_at,
+            lock=True,
+        )
+        check_id = new_id("chk")
+        decided_by = decision.record
+        payload = {
+            "format": CHECK_RECEIPT_FORMAT,
+            "receipt_id": check_id,
+            "checked_at": iso_ms(now),
+            "checker": organisation.slug,
+            "subject": subject_commitment(person),
+            "use": {
+                "category": category,
+                "media_type": media_type,
+                "territory": territory,
+                "date": iso_ms(use_at),
+            },
+            "result": decision.result,
+            "decided_by": decided_by.record_id if decided_by else None,
+        }
+        entry = log_append(payload=payload)
+        check = ConsentCheck.objects.create(
+            check_id=check_id,
+            organisation=organisation,
+            person=person,
+            category=category,
+            media_type=media_type or "",
+            territory=territory or "",
+            use_at=use_at,
+            result=decision.result,
+            decided_by=decided_by,
+            log_entry=entry,
+            created_at=now,
+        )
+        person_checked_by(
+            person_id=person.pk, organisation_id=organisation.pk, reference=person.public_id
+        )
+    related = [decided_by.log_entry] if decided_by else []
+    return check, logged_receipt(entry=entry, related=related)
