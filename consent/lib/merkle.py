@@ -1,5 +1,8 @@
 """RFC 6962 / RFC 9162 Merkle tree maths: hashing, proof generation and proof verification.
 
+One cohesive module (over 500 lines): building and verifying the same proofs sit side by side,
+so the two halves of each algorithm can be read against each other and against the RFC.
+
 Storage model. Every node of the RFC 6962 tree over leaves ``[0, n)`` is either a *perfect*
 subtree (``2**L`` leaves starting at a multiple of ``2**L``) or a node on the right border
 whose range ends at ``n``. Perfect subtrees never change once their last leaf is appended, so
