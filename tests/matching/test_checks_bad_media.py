@@ -158,7 +158,7 @@ GOOD = [0.01] * 128
         json.dumps({"category": "commercial", "embeddings": [GOOD], "boxes": {"a": 1}}),
         json.dumps({"category": "commercial", "embeddings": [GOOD], "boxes": []}),
         # Finite as float64, infinite as the float32 the registry compares in.
-        json.dumps({"category": "commercial", "embeddings": [[3.5e+38, *GOOD[1:]]]}),
+        json.dumps({"category": "commercial", "embeddings": [[3.5e38, *GOOD[1:]]]}),
         json.dumps({"category": "commercial", "embeddings": [[True, *GOOD[1:]]]}),
         json.dumps({"category": "commercial", "embeddings": [["0.5", *GOOD[1:]]]}),
         json.dumps({"category": "commercial", "embeddings": [GOOD], "boxes": [[1, 2, 3, 10**30]]}),
