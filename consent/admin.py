@@ -175,7 +175,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     search_fields = ["=delivery_id", "=event_id"]
     show_full_result_count = False
     fields = ["delivery_id", "endpoint", "event_id", "event_type", "status", "attempts"]
-    fields += ["last_status_code", "last_error", "response_excerpt", "next_attempt_at"]
+    fields += ["last_status_code", "last_error", "next_attempt_at"]
     fields += ["last_attempt_at", "delivered_at", "created_at", "payload"]
     readonly_fields = fields
     actions = ["redeliver"]

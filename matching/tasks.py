@@ -9,12 +9,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from consent.delivery import WEBHOOK_MAX_ATTEMPTS
+
 #: Errors worth another attempt of the whole task: the database (or its connection) was away.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
-#: Callback POSTs: the first right after the check ends, then up to this many retries, waiting
-#: 30 s, 1 min, 2 min, ... (at most an hour) between them
-#: (``matching.services.callback_backoff_s``).
-CALLBACK_MAX_ATTEMPTS = 8
 
 
 @shared_task(
@@ -42,7 +40,8 @@ def video_check_run(self, check_id: str) -> str:
     bind=True,
     name="matching.tasks.check_callback_deliver",
     acks_late=True,
-    max_retries=CALLBACK_MAX_ATTEMPTS,
+    # The first POST right after the check ends, then retries as consent.delivery's policy says.
+    max_retries=WEBHOOK_MAX_ATTEMPTS - 1,
 )
 def check_callback_deliver(self, check_id: str) -> int | None:
     """One signed POST of a finished check to its callback URL; retried with backoff."""

@@ -39,7 +39,6 @@ class WebhookDeliverySerializer(serializers.Serializer):
     attempts = serializers.IntegerField()
     last_status_code = serializers.IntegerField(allow_null=True)
     last_error = serializers.CharField()
-    response_excerpt = serializers.CharField()
     next_attempt_at = serializers.DateTimeField(allow_null=True)
     last_attempt_at = serializers.DateTimeField(allow_null=True)
     delivered_at = serializers.DateTimeField(allow_null=True)

@@ -8,24 +8,19 @@ and ``person.opted_out`` (to every organisation that checked the person, by its 
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from consent.delivery import (
-    LOCAL_HOSTS,
     WEBHOOK_MAX_ATTEMPTS,
-    WEBHOOK_SIGNATURE_HEADER,
-    http_post,
-    webhook_backoff_seconds,
-    webhook_signature,
+    delivery_url_check,
+    retry_after_seconds,
+    signed_post,
 )
 from consent.lib.canonical import canonical_json
 from consent.lib.dates import iso_ms
@@ -40,42 +35,12 @@ from consent.models import (
 )
 from consent.services.log import _key_encryption_key
 from consent.tasks import webhook_deliver
-from registry.lib.errors import ValidationFailed
 from registry.models import Organisation, User
 
 
-def _insecure_localhost_allowed() -> bool:
-    return bool(settings.DEBUG or getattr(settings, "WEBHOOKS_ALLOW_INSECURE_LOCALHOST", False))
-
-
 def webhook_url_check(url: str) -> str:
-    """HTTPS only, no credentials in the URL, no literal private addresses.
-
-    Plain ``http://127.0.0.1`` (or localhost) is allowed only with ``DEBUG`` or
-    ``WEBHOOKS_ALLOW_INSECURE_LOCALHOST`` (tests, local development).
-    """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 (raises ValueError for a bad port)
-    except ValueError:
-        raise ValidationFailed("Not a valid URL.", detail={"url": url}) from None
-    if not host or parts.username or parts.password:
-        raise ValidationFailed("The URL needs a host and must not carry credentials.")
-    if parts.scheme == "http" and host in LOCAL_HOSTS and _insecure_localhost_allowed():
-        return url
-    if parts.scheme != "https":
-        raise ValidationFailed("Webhook endpoints must use HTTPS.", code="insecure_url")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    internal = host in LOCAL_HOSTS or (
-        address is not None and (address.is_private or address.is_loopback or address.is_link_local)
-    )
-    if internal and not _insecure_localhost_allowed():
-        raise ValidationFailed("Webhook endpoints must be publicly reachable.")
-    return url
+    """HTTPS to a public address only (``consent.delivery.delivery_url_check``); a 400 otherwise."""
+    return delivery_url_check(url)
 
 
 def webhook_endpoint_create(
@@ -247,33 +212,29 @@ def webhook_attempt(*, delivery_id: str) -> int | None:
             delivery.next_attempt_at = None
             delivery.save(update_fields=["status", "last_error", "next_attempt_at"])
             return None
-        body = canonical_json(delivery.payload)
-        timestamp = int(now.timestamp())
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "LikenessRegistry-Webhooks/1",
-            "X-Registry-Event": delivery.event_type,
-            "X-Registry-Delivery": delivery.delivery_id,
-            WEBHOOK_SIGNATURE_HEADER: webhook_signature(
-                secret=_endpoint_secret(endpoint), timestamp=timestamp, body=body
-            ),
-        }
-        status, excerpt, error = http_post(endpoint.url, body, headers)
+        response = signed_post(
+            endpoint.url,
+            body=canonical_json(delivery.payload),
+            secret=_endpoint_secret(endpoint),
+            headers={
+                "User-Agent": "LikenessRegistry-Webhooks/1",
+                "X-Registry-Event": delivery.event_type,
+                "X-Registry-Delivery": delivery.delivery_id,
+            },
+        )
         delivery.attempts += 1
         delivery.last_attempt_at = now
-        delivery.last_status_code = status
-        delivery.response_excerpt = excerpt
-        delivery.last_error = error
-        retry_in = None
-        if status is not None and 200 <= status < 300:
+        delivery.last_status_code = response.status
+        delivery.last_error = response.error
+        retry_in = retry_after_seconds(response=response, attempts=delivery.attempts)
+        if response.ok:
             delivery.status = WebhookDelivery.Status.SUCCEEDED
             delivery.delivered_at = timezone.now()
             delivery.next_attempt_at = None
-        elif delivery.attempts >= WEBHOOK_MAX_ATTEMPTS:
+        elif retry_in is None:
             delivery.status = WebhookDelivery.Status.FAILED
             delivery.next_attempt_at = None
         else:
-            retry_in = webhook_backoff_seconds(delivery.attempts)
             delivery.next_attempt_at = now + timedelta(seconds=retry_in)
         delivery.save()
     return retry_in

@@ -44,7 +44,6 @@ from matching.services.media import (
     image_faces,
 )
 from matching.services.video import (
-    callback_backoff_s,
     check_callback_attempt,
     check_callback_post,
     check_cancel,
@@ -64,7 +63,6 @@ __all__ = [
     "MAX_EMBEDDINGS",
     "RECEIPT_KIND",
     "FaceObservation",
-    "callback_backoff_s",
     "category_check",
     "check_callback_attempt",
     "check_callback_post",

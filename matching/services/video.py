@@ -19,7 +19,7 @@ its message to be redelivered), so running a job again is safe:
 The stored media file is deleted once the job ends, whichever way it ends. A check with a
 callback URL is then POSTed to it (``check_callback_post``, signed and sent through
 ``consent.delivery`` like the registry's webhooks) by ``matching.tasks.check_callback_deliver``,
-which retries with ``callback_backoff_s`` as ``check_callback_attempt`` says.
+which retries as ``check_callback_attempt`` says (the retry policy of ``consent.delivery``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from consent.delivery import WEBHOOK_SIGNATURE_HEADER, http_post, webhook_signature
+from consent.delivery import retry_after_seconds, signed_post
 from consent.lib.sealing import seal, unseal
 from consent.services import webhook_url_check
 from matching import tasks
@@ -51,6 +51,7 @@ from matching.services.media import FaceObservation, category_check
 from matching.tasks import TRANSIENT_ERRORS
 from matching.video import AnalysisCancelled, VideoAnalysis, VideoError, analyse_video
 from registry.lib.errors import Conflict, ValidationFailed
+from registry.lib.outbound import OutboundResponse
 from registry.models import ApiKey, Organisation
 
 logger = logging.getLogger(__name__)
@@ -59,8 +60,6 @@ logger = logging.getLogger(__name__)
 PROGRESS_STEP = 5
 #: The row's status is read at most this often while the analysis asks whether to stop.
 CANCEL_POLL_S = 1.0
-CALLBACK_BACKOFF_S = 30
-CALLBACK_BACKOFF_MAX_S = 3600
 
 
 # --- the job's row ------------------------------------------------------------------------------
@@ -377,9 +376,9 @@ def _callback_enqueue(check_id: uuid.UUID) -> None:
     transaction.on_commit(lambda: tasks.check_callback_deliver.delay(str(check_id)), robust=True)
 
 
-def check_callback_post(*, check_id: uuid.UUID | str) -> int | None:
-    """POST the finished check to its callback URL once: the receiver's HTTP status, or None when
-    nothing answered or there is nothing to send.
+def check_callback_post(*, check_id: uuid.UUID | str) -> OutboundResponse | None:
+    """POST the finished check to its callback URL once: the receiver's status (or the error
+    class when nothing answered), or None when there is nothing to send.
 
     Signed like the registry's webhooks (``consent.delivery``):
     ``X-Registry-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``. A
@@ -398,46 +397,27 @@ def check_callback_post(*, check_id: uuid.UUID | str) -> int | None:
         separators=(",", ":"),
         sort_keys=True,
     ).encode()
-    timestamp = int(timezone.now().timestamp())
-    # Checked again at delivery, not only at submission: the allowance for plain-HTTP localhost
-    # may have been turned off since.
-    webhook_url_check(check.callback_url)
-    status, _excerpt, error = http_post(
+    # The URL is checked again at every attempt, inside the client: what its name resolves to
+    # may have changed since the check was submitted.
+    response = signed_post(
         check.callback_url,
-        body,
-        {
-            "Content-Type": "application/json",
-            WEBHOOK_SIGNATURE_HEADER: webhook_signature(
-                secret=secret, timestamp=timestamp, body=body
-            ),
-            "User-Agent": "likeness-registry-callback/1",
-        },
+        body=body,
+        secret=secret,
+        headers={"User-Agent": "likeness-registry-callback/1"},
     )
-    if status is None:
-        logger.warning("check callback failed check=%s error=%s", check.pk, error)
-    delivered = status is not None and 200 <= status < 300
+    if response.status is None:
+        logger.warning("check callback failed check=%s error=%s", check.pk, response.error)
     Check.objects.filter(pk=check.pk).update(
         callback_attempts=check.callback_attempts + 1,
-        callback_delivered_at=timezone.now() if delivered else None,
+        callback_delivered_at=timezone.now() if response.ok else None,
     )
-    return status
-
-
-def callback_backoff_s(attempt: int) -> int:
-    """Seconds before retry number ``attempt + 1``: 30 s, 1 min, 2 min, ..., at most an hour."""
-    return min(CALLBACK_BACKOFF_S * 2**attempt, CALLBACK_BACKOFF_MAX_S)
+    return response
 
 
 def check_callback_attempt(*, check_id: uuid.UUID | str, attempt: int = 0) -> int | None:
     """POST the finished check to its callback once more; seconds until the next try, or None
     when delivered, not needed, or refused for good (a 4xx other than 408/429)."""
-    status = check_callback_post(check_id=check_id)
-    if status is None:
-        check = (
-            Check.objects.filter(pk=check_id).only("callback_url", "callback_delivered_at").first()
-        )
-        if check is None or not check.callback_url or check.callback_delivered_at is not None:
-            return None  # nothing to deliver (no callback, already delivered, check gone)
-    elif 200 <= status < 300 or (400 <= status < 500 and status not in (408, 429)):
-        return None
-    return callback_backoff_s(attempt)
+    response = check_callback_post(check_id=check_id)
+    if response is None:
+        return None  # nothing to deliver (no callback, already delivered, check gone)
+    return retry_after_seconds(response=response, attempts=attempt + 1)

@@ -93,6 +93,11 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in answers))
 
 
+def _resolver() -> Resolver:
+    # Looked up at call time, so tests without DNS can stand in a resolver for the whole client.
+    return system_resolver
+
+
 @dataclass(frozen=True)
 class _Target:
     scheme: str
@@ -139,14 +144,14 @@ def _target(url: str, *, allow_insecure_localhost: bool, resolve: Resolver) -> _
 
 
 def check_url(
-    url: str, *, allow_insecure_localhost: bool = False, resolve: Resolver = system_resolver
+    url: str, *, allow_insecure_localhost: bool = False, resolve: Resolver | None = None
 ) -> str:
     """Refuse (``DestinationRefused``, a 400 with a plain message) a URL ``post`` would refuse.
 
     Used when an endpoint is registered, so a bad URL is reported to the person who typed it;
     ``post`` checks again at every delivery, since what a name resolves to can change.
     """
-    _target(url, allow_insecure_localhost=allow_insecure_localhost, resolve=resolve)
+    _target(url, allow_insecure_localhost=allow_insecure_localhost, resolve=resolve or _resolver())
     return url
 
 
@@ -177,7 +182,7 @@ def post(
     body: bytes,
     headers: Mapping[str, str],
     allow_insecure_localhost: bool = False,
-    resolve: Resolver = system_resolver,
+    resolve: Resolver | None = None,
     connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
     read_timeout: float = READ_TIMEOUT_SECONDS,
     total_timeout: float = TOTAL_TIMEOUT_SECONDS,
@@ -185,7 +190,9 @@ def post(
     """POST ``body`` once; never raises for network trouble, never follows a redirect."""
     deadline = time.monotonic() + total_timeout
     try:
-        target = _target(url, allow_insecure_localhost=allow_insecure_localhost, resolve=resolve)
+        target = _target(
+            url, allow_insecure_localhost=allow_insecure_localhost, resolve=resolve or _resolver()
+        )
     except DestinationRefused:
         return OutboundResponse(None, "destination_refused")
     connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection

@@ -58,6 +58,7 @@ def test_a_worker_retries_with_backoff_until_the_receiver_answers(settings):
                 "CELERY_BROKER_URL": REDIS_URL,
                 "DATABASE_URL": database_url_for_subprocess(connection.settings_dict),
                 "WEBHOOK_RETRY_BASE_SECONDS": "1",
+                "WEBHOOKS_ALLOW_INSECURE_LOCALHOST": "true",
             },
         )
         try:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from consent.delivery import webhook_backoff_seconds
 from matching import services
 from matching.models import Check, CheckStatus
 from matching.services import video as video_checks
@@ -301,13 +302,13 @@ def test_a_callback_answered_with_a_redirect_is_not_followed_but_retried(
     finally:
         server.shutdown()
     assert _Redirector.requests == [("POST", "/hooks/checks")]
-    assert retry_in == services.callback_backoff_s(0)
+    assert retry_in == webhook_backoff_seconds(1)
     check.refresh_from_db()
     assert check.callback_delivered_at is None and check.callback_attempts == 1
 
 
 def test_callback_retries_back_off_to_at_most_an_hour():
-    waits = [services.callback_backoff_s(attempt) for attempt in range(10)]
+    waits = [webhook_backoff_seconds(attempts) for attempts in range(1, 11)]
     assert waits[:4] == [30, 60, 120, 240] and max(waits) == 3600
 
 
