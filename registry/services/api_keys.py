@@ -13,7 +13,8 @@ from django.utils import timezone
 from registry import scopes as scope_names
 from registry.authentication import KEY_PREFIX, hash_secret
 from registry.lib.errors import NotFound, PermissionDeniedError, ValidationFailed
-from registry.models import ApiKey, Membership, MembershipRole, Organisation, User
+from registry.models import ApiKey, MembershipRole, Organisation, User
+from registry.selectors import membership_role
 from registry.services.audit import audit_record
 
 
@@ -87,11 +88,7 @@ def api_key_revoke_for(*, key_id: int, actor: User) -> ApiKey:
     if key.user_id is not None and key.user_id != actor.pk:
         raise NotFound("No such key.")
     if key.organisation_id is not None:
-        role = (
-            Membership.objects.filter(organisation_id=key.organisation_id, user=actor)
-            .values_list("role", flat=True)
-            .first()
-        )
+        role = membership_role(organisation=key.organisation_id, user=actor)
         if role is None:
             raise NotFound("No such key.")
         if role != MembershipRole.OWNER:
