@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from registry.lib.errors import NotFound, PermissionDeniedError
 from registry.models import Person, User
-from registry.permissions import request_api_key, request_person
+from registry.permissions import request_person, request_session_user
 
 
 def person_or_404(request) -> Person:
@@ -17,6 +17,7 @@ def person_or_404(request) -> Person:
 
 def session_user(request) -> User:
     """The signed-in user; an API key (organisation key or personal token) is refused."""
-    if request_api_key(request) is not None or not isinstance(request.user, User):
+    user = request_session_user(request)
+    if user is None:
         raise PermissionDeniedError("Only a signed-in person can do this, not an API key.")
-    return request.user
+    return user
