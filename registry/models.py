@@ -200,7 +200,7 @@ class FaceTemplate(models.Model):
     quality = models.FloatField()
     face_px = models.PositiveIntegerField()
     # The person has an active opt-out (any category), so checks search this template. Kept by
-    # registry.services.templates_optout_sync; a partial HNSW index covers only these rows
+    # consent.services.templates_optout_sync; a partial HNSW index covers only these rows
     # (migration 0006), so a check never walks the templates of people who did not opt out.
     opted_out = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(default=timezone.now)

@@ -13,7 +13,7 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 
 from registry import scopes
-from registry.models import ApiKey, Membership, Organisation, Person
+from registry.models import ApiKey, Membership, Organisation, Person, User
 
 ORGANISATION_HEADER = "X-Organisation"
 
@@ -23,7 +23,8 @@ def request_api_key(request) -> ApiKey | None:
     return auth if isinstance(auth, ApiKey) else None
 
 
-def _session_user(request):
+def request_session_user(request) -> User | None:
+    """The signed-in user of a session request; None for API keys and anonymous callers."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or request_api_key(request) is not None:
         return None
@@ -37,7 +38,7 @@ def request_organisation(request) -> Organisation | None:
     key = request_api_key(request)
     if key is not None:
         return key.organisation if key.organisation_id else None
-    user = _session_user(request)
+    user = request_session_user(request)
     if user is None:
         return None
     membership = _session_membership(request, user)
@@ -64,7 +65,7 @@ def _session_membership(request, user) -> Membership | None:
 def request_person(request) -> Person | None:
     """The person the request acts as: a personal token's owner or the signed-in user."""
     key = request_api_key(request)
-    user = _session_user(request) if key is None else key.user
+    user = request_session_user(request) if key is None else key.user
     if user is None:
         return None
     return Person.objects.filter(user=user).first()
@@ -74,7 +75,7 @@ def request_scopes(request) -> frozenset[str]:
     key = request_api_key(request)
     if key is not None:
         return frozenset(key.scopes or [])
-    user = _session_user(request)
+    user = request_session_user(request)
     if user is None:
         return frozenset()
     held = set(scopes.SESSION_PERSONAL_SCOPES)

@@ -22,11 +22,6 @@ def template_key(version: int) -> bytes:
         raise KeyError(f"template key version {version} is not configured") from None
 
 
-def template_key_versions_in_use() -> list[int]:
-    """The key versions of stored templates (search rotates the query once per version)."""
-    return sorted(FaceTemplate.objects.order_by().values_list("key_version", flat=True).distinct())
-
-
 # --- People and organisations -----------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from registry.forms import (
 )
 from registry.lib.errors import RegistryError
 from registry.models import Person
+from registry.pages import person_required
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -59,10 +60,6 @@ def error_500(request: HttpRequest) -> HttpResponse:
 # --- People's pages -------------------------------------------------------------------------
 
 
-def request_person_or_none(request: HttpRequest) -> Person | None:
-    return Person.objects.filter(user=request.user).first()
-
-
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
@@ -97,13 +94,14 @@ def verify_email(request: HttpRequest, uid: str, token: str) -> HttpResponse:
     return redirect("me" if request.user.is_authenticated else "login")
 
 
+# ``person_required`` wraps the method check so an anonymous caller is sent to sign in whatever
+# the method, as these pages always did.
+
+
 @never_cache
-@login_required
+@person_required
 @require_GET
-def me(request: HttpRequest) -> HttpResponse:
-    person = request_person_or_none(request)
-    if person is None:
-        return render(request, "registry/no_person.html")
+def me(request: HttpRequest, person: Person) -> HttpResponse:
     return render_me(request, person)
 
 
@@ -122,10 +120,9 @@ def render_me(request, person, *, upload_form=None, results=None, status=200) ->
     return render(request, "registry/me.html", context, status=status)
 
 
-@login_required
+@person_required
 @require_POST
-def photo_delete(request: HttpRequest, template_id: int) -> HttpResponse:
-    person = request_person_or_none(request)
+def photo_delete(request: HttpRequest, person: Person, template_id: int) -> HttpResponse:
     try:
         services.template_delete(person=person, template_id=template_id)
     except RegistryError:
@@ -135,10 +132,9 @@ def photo_delete(request: HttpRequest, template_id: int) -> HttpResponse:
     return redirect("me")
 
 
-@login_required
+@person_required
 @require_POST
-def settings_update(request: HttpRequest) -> HttpResponse:
-    person = request_person_or_none(request)
+def settings_update(request: HttpRequest, person: Person) -> HttpResponse:
     form = SettingsForm(request.POST)
     if form.is_valid():
         services.person_update(person=person, **form.cleaned_data)
@@ -157,10 +153,10 @@ def verification_resend(request: HttpRequest) -> HttpResponse:
     return redirect("me")
 
 
-@login_required
+@person_required
 @require_POST
-def templates_confirm(request: HttpRequest) -> HttpResponse:
-    services.templates_confirm(person=request_person_or_none(request))
+def templates_confirm(request: HttpRequest, person: Person) -> HttpResponse:
+    services.templates_confirm(person=person)
     messages.success(request, "Thank you: your face templates will be kept.")
     return redirect("me")
 

@@ -171,3 +171,21 @@ def test_an_unavailable_face_engine_is_a_clear_503_not_a_crash(client, make_pers
         assert api.status_code == 503
         assert api.json()["error"]["code"] == "face_engine_unavailable"
     assert not FaceTemplate.objects.filter(person=person).exists()
+
+
+def test_an_account_without_a_person_gets_the_page_that_says_so_not_an_error(client):
+    operator = User.objects.create_user("operator@example.org", PASSWORD)
+    client.force_login(operator)
+    for response in (
+        client.get("/me/"),
+        client.post("/me/settings/", {"display_name": "X"}),
+        client.post("/me/confirm/"),
+        client.post("/me/photos/1/delete/"),
+    ):
+        assert response.status_code == 200
+        assert response.templates[0].name == "registry/no_person.html"
+
+
+def test_an_anonymous_caller_is_sent_to_sign_in_whatever_the_method(client):
+    for response in (client.post("/me/"), client.get("/me/settings/"), client.get("/me/confirm/")):
+        assert response.status_code == 302 and response["Location"].startswith("/login/")

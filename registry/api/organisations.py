@@ -1,0 +1,156 @@
+"""Registry API for organisations: listing and creating them, their members and their API keys.
+
+An organisation's members see only that organisation and owners manage its members and keys; an
+organisation API key sees only its own organisation and never manages keys. Any organisation the
+caller may not see is a 404, so callers cannot learn which organisations exist.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from registry import selectors, services
+from registry.api.callers import session_user
+from registry.api.serializers import (
+    KeyCreateSerializer,
+    KeySerializer,
+    NewKeySerializer,
+    OrganisationSerializer,
+    new_key_body,
+)
+from registry.lib.errors import NotFound, PermissionDeniedError
+from registry.models import MembershipRole, Organisation, OrganisationKind, User
+from registry.permissions import request_api_key, request_organisation
+
+
+def _organisation_for(request, slug: str) -> tuple[Organisation, str | None]:
+    """The organisation if the caller may see it, with the session user's role (None for a key).
+    Anything else is a 404, so callers cannot learn which organisations exist."""
+    organisation = Organisation.objects.filter(slug=slug).first()
+    if organisation is None:
+        raise NotFound("No such organisation.")
+    key = request_api_key(request)
+    if key is not None:
+        if key.organisation_id != organisation.pk:
+            raise NotFound("No such organisation.")
+        return organisation, None
+    role = selectors.membership_role(organisation=organisation, user=request.user)
+    if role is None:
+        raise NotFound("No such organisation.")
+    return organisation, role
+
+
+def _require_owner(role: str | None) -> None:
+    if role != MembershipRole.OWNER:
+        raise PermissionDeniedError("Only an owner of the organisation can do this.")
+
+
+class OrganisationsApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        kind = serializers.ChoiceField(choices=OrganisationKind.choices)
+
+        class Meta:
+            ref_name = "RegistryOrganisationCreate"
+
+    @extend_schema(responses=OrganisationSerializer(many=True))
+    def get(self, request):
+        key = request_api_key(request)
+        if key is not None:
+            organisation = request_organisation(request)
+            found = [organisation] if organisation else []
+        else:
+            found = selectors.organisations_for_user(user=request.user)
+        return Response(OrganisationSerializer(found, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: OrganisationSerializer})
+    def post(self, request):
+        user = session_user(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        organisation = services.organisation_create(owner=user, **data.validated_data)
+        return Response(OrganisationSerializer(organisation).data, status=status.HTTP_201_CREATED)
+
+
+class OrganisationApi(APIView):
+    @extend_schema(responses=OrganisationSerializer)
+    def get(self, request, slug: str):
+        organisation, _role = _organisation_for(request, slug)
+        return Response(OrganisationSerializer(organisation).data)
+
+
+class OrganisationMembersApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+        role = serializers.ChoiceField(choices=MembershipRole.choices)
+
+        class Meta:
+            ref_name = "RegistryMemberAdd"
+
+    class OutputSerializer(serializers.Serializer):
+        email = serializers.EmailField(source="user.email")
+        role = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+        class Meta:
+            ref_name = "RegistryMember"
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request, slug: str):
+        session_user(request)  # members' emails are for members, not for API keys
+        organisation, _role = _organisation_for(request, slug)
+        members = organisation.memberships.select_related("user").order_by("created_at")
+        return Response(self.OutputSerializer(members, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request, slug: str):
+        actor = session_user(request)
+        organisation, role = _organisation_for(request, slug)
+        _require_owner(role)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = User.objects.filter(email__iexact=data.validated_data["email"]).first()
+        if user is None:
+            raise NotFound("No account has this email address.")
+        membership = services.membership_add(
+            organisation=organisation, user=user, role=data.validated_data["role"], actor=actor
+        )
+        return Response(self.OutputSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class OrganisationKeysApi(APIView):
+    @extend_schema(responses=KeySerializer(many=True))
+    def get(self, request, slug: str):
+        session_user(request)
+        organisation, _role = _organisation_for(request, slug)
+        return Response(
+            KeySerializer(organisation.api_keys.order_by("-created_at"), many=True).data
+        )
+
+    @extend_schema(request=KeyCreateSerializer, responses={201: NewKeySerializer})
+    def post(self, request, slug: str):
+        actor = session_user(request)
+        organisation, role = _organisation_for(request, slug)
+        _require_owner(role)
+        data = KeyCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key, plaintext = services.api_key_create(
+            organisation=organisation, created_by=actor, **data.validated_data
+        )
+        return Response(new_key_body(key, plaintext), status=status.HTTP_201_CREATED)
+
+
+class OrganisationKeyApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, slug: str, key_id: int):
+        actor = session_user(request)
+        organisation, role = _organisation_for(request, slug)
+        _require_owner(role)
+        key = organisation.api_keys.filter(pk=key_id).first()
+        if key is None:
+            raise NotFound("No such key.")
+        services.api_key_revoke(key=key, actor=actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)

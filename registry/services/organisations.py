@@ -1,0 +1,65 @@
+"""Organisations: creation (with its first owner), memberships and suspension."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from registry.lib.errors import ValidationFailed
+from registry.models import Membership, MembershipRole, Organisation, OrganisationKind, User
+from registry.services.audit import audit_record
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "org"
+    slug = base
+    while Organisation.objects.filter(slug=slug).exists():
+        slug = f"{base}-{secrets.token_hex(3)}"
+    return slug
+
+
+@transaction.atomic
+def organisation_create(*, name: str, kind: str, owner: User | None) -> Organisation:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("An organisation needs a name.", detail={"name": "required"})
+    if kind not in OrganisationKind.values:
+        raise ValidationFailed(
+            f"Unknown organisation kind {kind!r}; use one of {', '.join(OrganisationKind.values)}.",
+            detail={"kind": "invalid"},
+        )
+    organisation = Organisation.objects.create(name=name, kind=kind, slug=_unique_slug(name))
+    if owner is not None:
+        Membership.objects.create(organisation=organisation, user=owner, role=MembershipRole.OWNER)
+    audit_record(action="organisation.create", actor=owner, target=organisation)
+    return organisation
+
+
+def membership_add(
+    *, organisation: Organisation, user: User, role: str = MembershipRole.MEMBER, actor=None
+) -> Membership:
+    if role not in MembershipRole.values:
+        raise ValidationFailed(f"Unknown role {role!r}.", detail={"role": "invalid"})
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(organisation=organisation, user=user, role=role)
+    except IntegrityError:
+        raise ValidationFailed("This user is already a member.") from None
+    audit_record(action="membership.add", actor=actor, target=organisation, metadata={"role": role})
+    return membership
+
+
+def organisation_suspend(
+    *, organisation: Organisation, actor: User | None, suspended: bool = True
+) -> Organisation:
+    organisation.suspended_at = timezone.now() if suspended else None
+    organisation.save(update_fields=["suspended_at"])
+    audit_record(
+        action="organisation.suspend" if suspended else "organisation.unsuspend",
+        actor=actor,
+        target=organisation,
+    )
+    return organisation
