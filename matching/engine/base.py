@@ -3,7 +3,9 @@
 Services (matching, enrollment) talk to a ``FaceEngine`` only, so a backend can be swapped by
 changing the ``FACE_ENGINE_BACKEND`` dotted path. Images are ``(H, W, 3)`` ``uint8`` RGB arrays as
 returned by ``matching.lib.imaging.decode_image``; boxes are in that array's pixel coordinates.
-Thresholds live with the backend because they only mean something for its model.
+Thresholds live with the backend because they only mean something for its model, and so does
+the calibration of its impostor distances (``calibration``), which lets the verdict rule
+(``matching.lib.verdict_rule``) tighten the thresholds as the number of candidates grows.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+
+from matching.lib.verdict_rule import ImpostorCalibration, RuleSettings, Verdict, decide
 
 MatchClass = Literal["match", "possible", "none"]
 
@@ -114,6 +118,11 @@ class FaceEngine(ABC):
     Distances are Euclidean between embeddings; smaller means more alike. A pair is a "match"
     when ``distance <= threshold``, "possible" (worth a human look) when it falls in
     ``(threshold, review_threshold]``, otherwise "none".
+
+    ``calibration`` says how often a stranger's face falls within a distance of a template
+    (``ImpostorCalibration``). A backend that has not been calibrated leaves it None: it then
+    has only its fixed thresholds (``classify``), whose false blocks grow with the registry, and
+    no registry capacity can be stated for it.
     """
 
     name: str
@@ -121,6 +130,7 @@ class FaceEngine(ABC):
     dimensions: int
     threshold: float
     review_threshold: float
+    calibration: ImpostorCalibration | None = None
 
     @abstractmethod
     def detect(self, image: np.ndarray) -> list[Box]:
@@ -154,6 +164,45 @@ class FaceEngine(ABC):
         if distance <= self.review_threshold:
             return "possible"
         return "none"
+
+    def verdict_settings(self, **overrides: Any) -> RuleSettings:
+        """The verdict rule's policy, bounded by this backend's thresholds."""
+        return RuleSettings(
+            max_block_distance=self.threshold,
+            max_review_distance=self.review_threshold,
+            **overrides,
+        )
+
+    def decide(
+        self,
+        distances: dict[Any, list[float]],
+        *,
+        candidates: int,
+        face_px: int | None = None,
+        face_quality: float | None = None,
+    ) -> Verdict:
+        """The verdict for one probe face: ``distances`` maps each returned person to the
+        distances of their templates, ``candidates`` is how many people the check searched.
+
+        With a calibration this is ``matching.lib.verdict_rule.decide``; without one, the fixed
+        thresholds applied to the nearest template (the behaviour before the rule existed).
+        """
+        if self.calibration is not None:
+            return decide(
+                distances,
+                candidates=candidates,
+                calibration=self.calibration,
+                face_px=face_px,
+                face_quality=face_quality,
+                settings=self.verdict_settings(),
+            )
+        nearest = {pid: min(ds) for pid, ds in distances.items() if len(ds)}
+        if not nearest:
+            return Verdict(None, "none", {})
+        person_id = min(nearest, key=nearest.__getitem__)
+        match = self.classify(nearest[person_id])
+        evidence = {"distance": round(nearest[person_id], 4), "calibrated": False}
+        return Verdict(None if match == "none" else person_id, match, evidence)
 
     def _as_vector(self, value: FaceEmbedding | np.ndarray) -> np.ndarray:
         vector = value.vector if isinstance(value, FaceEmbedding) else value
