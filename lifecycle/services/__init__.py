@@ -15,14 +15,18 @@ from lifecycle.services.enrollment import EnrollmentResult, PhotoOutcome, person
 from lifecycle.services.erasure import person_erase
 from lifecycle.services.export import person_export
 from lifecycle.services.retention import retention_sweep
+from lifecycle.services.roster import NothingEnrolled, RosterEntryResult, roster_entry_enroll
 
 __all__ = [
     "EnrollmentResult",
+    "NothingEnrolled",
     "PhotoOutcome",
+    "RosterEntryResult",
     "attestation_create",
     "attestation_revoke",
     "person_enroll",
     "person_erase",
     "person_export",
     "retention_sweep",
+    "roster_entry_enroll",
 ]

@@ -14,11 +14,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from consent.services import optout_record
-from lifecycle.services import person_enroll
+from lifecycle.services import roster_entry_enroll
 from registry.lib.errors import RegistryError
-from registry.models import Person
-from registry.services import person_create
 
 
 class Command(BaseCommand):
@@ -43,29 +40,16 @@ class Command(BaseCommand):
             except OSError as error:
                 raise CommandError(f"cannot read {name}: {error.strerror}") from None
 
-        email = options["email"].strip().lower()
-        person = Person.objects.filter(user__email__iexact=email).first()
-        created = person is None
         try:
-            if created:
-                person = person_create(email=email, display_name=options["name"])
-            result = person_enroll(person=person, images=images)
+            entry = roster_entry_enroll(
+                name=options["name"],
+                email=options["email"],
+                images=images,
+                optout=options["optout"],
+            )
         except RegistryError as error:
             raise CommandError(error.message) from None
 
-        optout_id = None
-        if options["optout"]:
-            record = optout_record(person=person, categories=None, actor=None)
-            optout_id = getattr(record, "record_id", None) or str(record.pk)
-
-        line = {
-            "subject": person.public_id,
-            "templates": result.templates_total,
-            "accepted": len(result.accepted),
-            "rejected": [{"file": p.filename, "reason": p.reason} for p in result.rejected],
-            "created": created,
-            "optout": optout_id,
-        }
-        self.stdout.write(json.dumps(line, separators=(", ", ": ")))
-        if not result.accepted:
+        self.stdout.write(json.dumps(entry.as_dict(), separators=(", ", ": ")))
+        if not entry.enrollment.accepted:
             sys.exit(2)
