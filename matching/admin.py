@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from matching.health import registry_capacity_status
 from matching.models import Check, CheckMatch
 
 
@@ -28,6 +29,19 @@ class CheckMatchInline(admin.TabularInline):
 
 @admin.register(Check)
 class CheckAdmin(ReadOnlyAdmin):
+    def changelist_view(self, request, extra_context=None):
+        # Operators reading checks are the ones who must hear that verdicts are degrading.
+        capacity = registry_capacity_status()
+        if capacity.get("warning"):
+            messages.warning(request, capacity["warning"])
+        elif capacity.get("capacity"):
+            messages.info(
+                request,
+                f"Registry size: {capacity['opted_out_people']} opted-out people of the "
+                f"{capacity['capacity']} the face engine serves within its false-block target.",
+            )
+        return super().changelist_view(request, extra_context)
+
     list_display = ("id", "organisation", "kind", "status", "progress", "verdict", "created_at")
     list_filter = ("kind", "status", "verdict", "category")
     search_fields = ("id", "media_sha256", "organisation__name")

@@ -45,3 +45,13 @@ def example_domains_resolve(monkeypatch):
         return real(host, port)
 
     monkeypatch.setattr(outbound, "system_resolver", resolve)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with an empty cache: the checks cache the registry's size for a minute,
+    which would otherwise carry one test's registry into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

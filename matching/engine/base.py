@@ -131,6 +131,10 @@ class FaceEngine(ABC):
     threshold: float
     review_threshold: float
     calibration: ImpostorCalibration | None = None
+    # Opted-out people up to which the verdict rule keeps strangers' expected false blocks under
+    # its target while still blocking most genuine photos (measured by bench/verdicts.py with
+    # ``verdict_rule.registry_capacity``); None when not measured for this model.
+    registry_capacity: int | None = None
 
     @abstractmethod
     def detect(self, image: np.ndarray) -> list[Box]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from consent import selectors as consent_selectors
@@ -65,12 +66,14 @@ def faces_decide(
     candidates = _candidates(category)
     now = timezone.now()
 
-    per_face: list[tuple[FaceObservation, int | None, float | None]] = []
+    searched = candidates_count(category)
+
+    per_face: list[tuple[FaceObservation, Any]] = []
     for face in faces:
         vectors = np.asarray(face.vector, dtype=np.float32).reshape(-1, engine.dimensions)
-        # A person's distance is the smallest over all of their templates (and, for a video
-        # track, over all of the track's embeddings): any one good photo pair decides.
-        best: dict[int, float] = {}
+        # Each template's distance is its smallest over the face's embeddings (several for a
+        # video track); the rule then weighs all of a person's templates together.
+        nearest_by_template: dict[int, tuple[int, float]] = {}
         for vector in vectors:
             for hit in faces_nearest(
                 embedding=vector,
@@ -79,15 +82,18 @@ def faces_decide(
                 max_distance=engine.review_threshold,
                 opted_out_only=True,
             ):
-                if hit.distance < best.get(hit.person_id, float("inf")):
-                    best[hit.person_id] = hit.distance
-        if best:
-            person_id = min(best, key=best.__getitem__)
-            per_face.append((face, person_id, best[person_id]))
-        else:
-            per_face.append((face, None, None))
+                known = nearest_by_template.get(hit.template_id)
+                if known is None or hit.distance < known[1]:
+                    nearest_by_template[hit.template_id] = (hit.person_id, hit.distance)
+        distances: dict[int, list[float]] = {}
+        for person_id, distance in nearest_by_template.values():
+            distances.setdefault(person_id, []).append(distance)
+        decision = engine.decide(
+            distances, candidates=searched, face_px=face.face_px, face_quality=face.quality
+        )
+        per_face.append((face, decision))
 
-    matched_ids = sorted({pid for _f, pid, _d in per_face if pid is not None})
+    matched_ids = sorted({d.person_id for _f, d in per_face if d.person_id is not None})
     scopes, consent = _scopes_and_consent(matched_ids, category, organisation, media_type, now)
     public_ids = (
         dict(Person.objects.filter(pk__in=matched_ids).values_list("pk", "public_id"))
@@ -96,7 +102,8 @@ def faces_decide(
     )
 
     results, matched = [], []
-    for face, person_id, distance in per_face:
+    for face, decision in per_face:
+        person_id = decision.person_id
         entry: dict[str, Any] = {"box": [int(v) for v in face.box]}
         if face.start_s is not None or face.end_s is not None:
             entry["start_s"] = None if face.start_s is None else round(float(face.start_s), 3)
@@ -104,7 +111,8 @@ def faces_decide(
         entry.update(face.extra)
         scope = scopes.get(person_id) if person_id is not None else None
         if person_id is None or scope is None:
-            # No candidate within the review band (or the opt-out was revoked meanwhile).
+            # Nobody's evidence reaches the review bar for this registry size (or the opt-out
+            # was revoked meanwhile).
             entry.update(match="none", distance=None, verdict=Verdict.CLEAR.value)
             entry.update(optout=None, consent=None)
             if operator:
@@ -113,7 +121,8 @@ def faces_decide(
                 entry["reference"] = None
             results.append(entry)
             continue
-        match = engine.classify(distance)
+        match = decision.match
+        distance = decision.evidence["distance"]
         status, grant_id = consent[person_id]
         if status == "consented":
             verdict = Verdict.CONSENTED
@@ -176,6 +185,34 @@ def _candidates(category: str | None) -> SqlSubquery:
     sql, params = query.query.sql_with_params()
     compiled = _candidate_sql[category] = SqlSubquery(sql=sql, params=tuple(params))
     return compiled
+
+
+# The registry size a check's thresholds are set for changes slowly; counting the candidates on
+# every check would cost more than the search itself on a large registry.
+CANDIDATES_COUNT_TTL_SECONDS = 60
+
+
+def candidates_count(category: str | None) -> int:
+    """How many people a check for ``category`` searches: those with an active opt-out covering
+    it (any category when None). The verdict rule tightens its bars as this grows, so that the
+    expected number of strangers wrongly blocked per check stays under its target."""
+    key = f"matching:candidates:{category or '*'}"
+    count = cache.get(key)
+    if count is None:
+        if category is not None:
+            count = (
+                consent_selectors.optout_person_ids(category=category).order_by().distinct().count()
+            )
+        else:
+            count = len(
+                {
+                    person_id
+                    for each in USE_CATEGORIES
+                    for person_id in consent_selectors.optout_person_ids(category=each).order_by()
+                }
+            )
+        cache.set(key, count, CANDIDATES_COUNT_TTL_SECONDS)
+    return count
 
 
 def _scopes_and_consent(

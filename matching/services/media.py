@@ -35,6 +35,10 @@ class FaceObservation:
 
     box: list[int]
     vector: np.ndarray
+    # The face's width in pixels and the engine's quality score, when the registry saw the face
+    # itself (not for a platform's own embeddings): a small or poor face is never blocked on.
+    face_px: int | None = None
+    quality: float | None = None
     start_s: float | None = None
     end_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -60,7 +64,12 @@ def image_faces(*, data: bytes) -> list[FaceObservation]:
     """Decode (type and pixel checks first) and analyse an image: one observation per face."""
     image = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
     return [
-        FaceObservation(box=face.box.as_list(), vector=face.vector)
+        FaceObservation(
+            box=face.box.as_list(),
+            vector=face.vector,
+            face_px=int(face.quality.size_px),
+            quality=float(face.quality.score),
+        )
         for face in get_engine().analyse(image)
     ]
 

@@ -7,7 +7,13 @@ import pytest
 def test_healthz_reports_every_dependency(client):
     response = client.get("/healthz")
     body = response.json()
-    assert set(body["checks"]) == {"database", "pgvector", "broker", "face_model"}
+    assert set(body["checks"]) == {
+        "database",
+        "pgvector",
+        "broker",
+        "face_model",
+        "registry_capacity",
+    }
     assert body["checks"]["database"]["ok"] is True
     # The embedded PostgreSQL ships pgvector, so the default set-up searches with it.
     assert body["checks"]["pgvector"]["available"] is True
