@@ -1,7 +1,10 @@
 """Plain reads of records, consent requests and consent checks, for people and organisations.
 
-Each returns a queryset in the order pages and the API show it (newest first) with the related
-rows they display already joined, or raises ``NotFound`` for a missing single row.
+The lists are querysets in the order pages and the API show them (newest first) with the related
+rows they display already joined; a single row (``record_get``, ``request_for_person``,
+``person_find``) raises ``NotFound`` when missing. ``record_with_proof`` adds a record's signed
+envelope and inclusion proof, and ``person_consent_export`` is the consent part of a person's
+data export (``lifecycle.services.person_export``).
 """
 
 from __future__ import annotations
