@@ -4,7 +4,7 @@
     .venv/bin/python bench/checks_images.py --repeats 5
 
 In its own database (``bench_images`` on the embedded server), every person of the manifest is
-enrolled from their first photo through ``registry.services.person_enroll`` and opts out of all
+enrolled from their first photo through ``lifecycle.services.person_enroll`` and opts out of all
 uses (``consent.services.optout_record``), as a real registry would hold them. Then every photo
 of the manifest (single-person and group photos) is checked both ways, alternating so that
 background load on this shared machine hits both alike:

@@ -17,15 +17,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from lifecycle import services
 from lifecycle.api.views import read_uploads
-from registry.forms import DeleteAccountForm, PhotoUploadForm
+from lifecycle.forms import DeleteAccountForm
+from registry.forms import PhotoUploadForm
 from registry.lib.errors import RegistryError
 from registry.models import Person
 from registry.pages import person_of, person_required
 from registry.views import render_me
 
 
-@require_POST
 @person_required
+@require_POST
 def photos_upload(request: HttpRequest, person: Person) -> HttpResponse:
     form = PhotoUploadForm(request.POST, request.FILES)
     try:
@@ -44,8 +45,8 @@ def photos_upload(request: HttpRequest, person: Person) -> HttpResponse:
 
 
 @never_cache
-@require_GET
 @person_required
+@require_GET
 def export(request: HttpRequest, person: Person) -> HttpResponse:
     data = services.person_export(person=person)
     response = HttpResponse(

@@ -13,9 +13,9 @@ Two ways to search, which return the same answers (``tests/matching/test_search.
   without pgvector the same Euclidean distance computed over ``double precision[]`` in SQL.
 
 Checks search only people with an active opt-out (``opted_out_only``): their templates carry
-``opted_out`` (kept by ``registry.services.templates_optout_sync``) and have their own partial HNSW
-index (``template_optout_hnsw``), so the index hands back candidates, and only the use category is
-left to filter. Other filtered searches go through the index of every template.
+``opted_out`` (kept by ``consent.services.templates_optout_sync``) and have their own partial
+HNSW index (``template_optout_hnsw``), so the index hands back candidates, and only the use
+category is left to filter. Other filtered searches go through the index of every template.
 
 A candidate filter (``person_ids``: the people with an active opt-out covering the use) cannot be
 pushed into pgvector 0.6's HNSW scan (no iterative scan; a WHERE clause is applied to the

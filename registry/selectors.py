@@ -1,4 +1,10 @@
-"""Reads for the registry app."""
+"""Reads of the registry app: template keys, and a person's or an account's own rows.
+
+``current_template_key_version`` and ``template_key`` read the template keys from settings
+(``TEMPLATE_KEYS``; the keys never live in the database). The rest are the plain reads pages and
+the API show: a person's templates and attestations, an account's organisations and role, a
+person by public id.
+"""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ class ReceiptInvalid(ValueError):
     """The receipt does not verify; the message says why in one line."""
 
 
-def published_keys(keys: Any) -> list[Mapping[str, Any]]:
+def keys_document_list(keys: Any) -> list[Mapping[str, Any]]:
     """The key list of a ``keys.json`` document (``{"keys": [...]}``) or a bare list."""
     if isinstance(keys, Mapping):
         keys = keys.get("keys")
@@ -97,7 +97,7 @@ def verify_receipt(receipt: Any, keys: Any) -> dict[str, Any]:
     the receipt's inclusion in that head, and for each related record its registry signature,
     its inclusion in the same head, and that the receipt names it (``decided_by``).
     """
-    key_list = published_keys(keys)
+    key_list = keys_document_list(keys)
     if not isinstance(receipt, Mapping):
         raise ReceiptInvalid("receipt is not a JSON object")
     if "format" not in receipt and set(receipt) == {"payload", "signatures"}:

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import connections
 
 from consent.lib import merkle, signing
+from consent.lib.treehead import tree_head_json
 from consent.models import LogEntry, LogState, MerkleNode, PersonKey, SignedTreeHead, SigningKey
 from registry.lib.errors import NotFound, ValidationFailed
 
@@ -109,14 +110,15 @@ def latest_tree_head() -> SignedTreeHead | None:
 
 
 def tree_head_description(head: SignedTreeHead) -> dict[str, Any]:
-    """A head as published: everything a client needs to check it against ``keys.json``."""
-    return {
-        "tree_size": head.tree_size,
-        "root_hash": signing.b64encode(bytes(head.root_hash)),
-        "timestamp": head.timestamp_ms,
-        "kid": head.kid,
-        "signature": signing.b64encode(bytes(head.signature)),
-    }
+    """A stored head as published (``consent.lib.treehead.tree_head_json``): everything a client
+    needs to check it against ``keys.json``."""
+    return tree_head_json(
+        tree_size=head.tree_size,
+        root_hash=bytes(head.root_hash),
+        timestamp_ms=head.timestamp_ms,
+        kid=head.kid,
+        signature=bytes(head.signature),
+    )
 
 
 def log_entry_get(*, index: int) -> LogEntry:

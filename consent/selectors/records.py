@@ -1,7 +1,10 @@
 """Plain reads of records, consent requests and consent checks, for people and organisations.
 
-Each returns a queryset in the order pages and the API show it (newest first) with the related
-rows they display already joined, or raises ``NotFound`` for a missing single row.
+The lists are querysets in the order pages and the API show them (newest first) with the related
+rows they display already joined; a single row (``record_get``, ``request_for_person``,
+``person_find``) raises ``NotFound`` when missing. ``record_with_proof`` adds a record's signed
+envelope and inclusion proof, and ``person_consent_export`` is the consent part of a person's
+data export (``lifecycle.services.person_export``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from consent.lib.canonical import parse_json
+from consent.lib.dates import iso_utc
 from consent.models import ConsentCheck, ConsentRequest, Record, RecordKind
 from consent.selectors.log import log_entry_with_proof, tree_head_description
 from registry.lib.errors import NotFound
@@ -107,15 +111,16 @@ def person_find(*, person: str) -> Person:
     return found
 
 
-def person_export(*, person: Person) -> dict[str, Any]:
-    """The person's consent data for their export (called by ``registry.services``)."""
+def person_consent_export(*, person: Person) -> dict[str, Any]:
+    """The consent part of a person's export (``lifecycle.services.person_export``): their
+    records, consent requests and the consent checks made about them, times by ``iso_utc``."""
     return {
         "records": [
             {
                 "record_id": record.record_id,
                 "kind": record.kind,
-                "created_at": record.created_at.isoformat(),
-                "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+                "created_at": iso_utc(record.created_at),
+                "revoked_at": iso_utc(record.revoked_at),
                 "organisation": record.organisation.slug if record.organisation else None,
                 "categories": record.categories,
                 "media_types": record.media_types,
@@ -133,7 +138,7 @@ def person_export(*, person: Person) -> dict[str, Any]:
                 "organisation": request.organisation.slug,
                 "status": request.status,
                 "purpose": request.purpose,
-                "created_at": request.created_at.isoformat(),
+                "created_at": iso_utc(request.created_at),
             }
             for request in ConsentRequest.objects.filter(person=person).select_related(
                 "organisation"
@@ -145,7 +150,7 @@ def person_export(*, person: Person) -> dict[str, Any]:
                 "organisation": check.organisation.slug,
                 "category": check.category,
                 "result": check.result,
-                "created_at": check.created_at.isoformat(),
+                "created_at": iso_utc(check.created_at),
             }
             for check in person_checks(person=person)
         ],

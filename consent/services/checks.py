@@ -19,16 +19,17 @@ from consent.lib import merkle, signing
 from consent.lib.canonical import parse_json
 from consent.lib.dates import iso_ms, whole_ms
 from consent.lib.ids import new_id
-from consent.lib.treehead import tree_head_json
+from consent.lib.receipts import (
+    CHECK_RECEIPT_FORMAT,
+    LOGGED_RECEIPT_FORMAT,
+    SIGNED_RECEIPT_FORMAT,
+)
 from consent.lib.uses import category_check, media_type_check, territory_clean
 from consent.models import ConsentCheck, LogEntry, PersonCheckedBy, SignedTreeHead
-from consent.selectors import DatabaseNodeStore, consent_decision
+from consent.selectors import DatabaseNodeStore, consent_decision, tree_head_description
 from consent.services.log import _private_key, log_append, signing_key_current, subject_commitment
 from registry.lib.errors import ValidationFailed
 from registry.models import Organisation, Person
-
-CHECK_RECEIPT_FORMAT = "likeness-registry/consent-check-receipt/v1"
-SIGNED_RECEIPT_FORMAT = "likeness-registry/signed-receipt/v1"
 
 
 def person_checked_by(*, person_id: int, organisation_id: int, reference: str = "") -> None:
@@ -94,15 +95,9 @@ def logged_receipt(*, entry: LogEntry, related: Sequence[LogEntry] = ()) -> dict
         }
 
     return {
-        "format": "likeness-registry/logged-receipt/v1",
+        "format": LOGGED_RECEIPT_FORMAT,
         **proven(entry),
-        "tree_head": tree_head_json(
-            tree_size=head.tree_size,
-            root_hash=bytes(head.root_hash),
-            timestamp_ms=head.timestamp_ms,
-            kid=head.kid,
-            signature=bytes(head.signature),
-        ),
+        "tree_head": tree_head_description(head),
         "related": [proven(item) for item in related],
     }
 

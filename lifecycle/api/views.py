@@ -16,8 +16,9 @@ from rest_framework.views import APIView
 from lifecycle import services as lifecycle_services
 from registry import scopes
 from registry import selectors as registry_selectors
-from registry.api.views import MeApi as RegistryMeApi
-from registry.api.views import TemplateSerializer, person_or_404
+from registry.api.accounts import MeApi as RegistryMeApi
+from registry.api.callers import person_or_404
+from registry.api.serializers import TemplateSerializer
 from registry.lib.errors import NotFound, PermissionDeniedError, ValidationFailed
 from registry.permissions import (
     HasScope,

@@ -1,13 +1,16 @@
 """Workflows that span a person's whole record across registry, consent and matching.
 
-The apps form layers (``registry`` <- ``consent`` <- ``matching``); these workflows need more
-than one of them, so they live here, above all three, and no app imports them:
+The apps form layers (``registry`` <- ``consent`` <- ``matching`` <- ``lifecycle``); these
+workflows need more than one of them, so they live here, above all three, and no app imports
+them. One module per workflow; callers import the names from here:
 
 - ``enrollment``: reference photos -> protected face templates (engine, registry, consent flag)
 - ``attestation``: a verifier confirms a person's identity (registry row + signed record)
 - ``erasure``: destroy a person at once (consent strips its links first, then the registry)
 - ``export``: everything held about a person, as their own copy
 - ``retention``: remind, then purge face templates that nobody confirmed
+- ``roster``: an operator's roster entry (name, email, photos, opt-out) becomes an enrolled
+  person, for ``manage.py enroll`` and ``manage.py enroll_batch``
 """
 
 from lifecycle.services.attestation import attestation_create, attestation_revoke

@@ -1,15 +1,21 @@
-"""Export: everything the registry holds about a person, as JSON-ready data (their copy)."""
+"""Export: everything the registry holds about a person, as JSON-ready data (their copy).
+
+``person_export`` gathers the registry's part (person, account, templates with their embeddings
+and kept photos, attestations, memberships, tokens) and adds consent's part from
+``consent.selectors.person_consent_export``; every time in both is ``consent.lib.dates.iso_utc``
+(UTC, ISO 8601 with ``Z``).
+"""
 
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from consent import selectors as consent_selectors
+from consent.lib.dates import iso_utc
 from registry.lib.photo_crypto import PhotoDecryptionError, decrypt_photo
 from registry.lib.template_protection import unprotect
 from registry.models import Person, ReferencePhoto
@@ -22,35 +28,35 @@ def person_export(*, person: Person) -> dict[str, Any]:
     photos = {photo.template_id: photo for photo in ReferencePhoto.objects.filter(person=person)}
     data: dict[str, Any] = {
         "format": "likeness-registry-export/1",
-        "exported_at": timezone.now().isoformat(),
+        "exported_at": iso_utc(timezone.now()),
         "person": {
             "subject": person.public_id,
             "display_name": person.display_name,
             "handle": person.handle,
             "assurance": person.assurance,
             "keep_photos": person.keep_photos,
-            "templates_confirmed_at": _iso(person.templates_confirmed_at),
-            "suspended_at": _iso(person.suspended_at),
-            "created_at": _iso(person.created_at),
+            "templates_confirmed_at": iso_utc(person.templates_confirmed_at),
+            "suspended_at": iso_utc(person.suspended_at),
+            "created_at": iso_utc(person.created_at),
         },
         "account": {
             "email": user.email if user else None,
-            "email_verified_at": _iso(user.email_verified_at) if user else None,
-            "date_joined": _iso(user.date_joined) if user else None,
-            "last_login": _iso(user.last_login) if user else None,
+            "email_verified_at": iso_utc(user.email_verified_at) if user else None,
+            "date_joined": iso_utc(user.date_joined) if user else None,
+            "last_login": iso_utc(user.last_login) if user else None,
         },
         "templates": [],
         "attestations": [
             {
                 "verifier": a.verifier.name,
                 "method": a.method,
-                "attested_at": _iso(a.attested_at),
-                "revoked_at": _iso(a.revoked_at),
+                "attested_at": iso_utc(a.attested_at),
+                "revoked_at": iso_utc(a.revoked_at),
             }
             for a in person.attestations.select_related("verifier").order_by("attested_at")
         ],
         "organisations": [
-            {"organisation": m.organisation.name, "role": m.role, "since": _iso(m.created_at)}
+            {"organisation": m.organisation.name, "role": m.role, "since": iso_utc(m.created_at)}
             for m in (user.memberships.select_related("organisation") if user else [])
         ],
         "personal_tokens": [
@@ -58,9 +64,9 @@ def person_export(*, person: Person) -> dict[str, Any]:
                 "name": k.name,
                 "prefix": k.prefix,
                 "scopes": k.scopes,
-                "created_at": _iso(k.created_at),
-                "last_used_at": _iso(k.last_used_at),
-                "revoked_at": _iso(k.revoked_at),
+                "created_at": iso_utc(k.created_at),
+                "last_used_at": iso_utc(k.last_used_at),
+                "revoked_at": iso_utc(k.revoked_at),
             }
             for k in (user.personal_tokens.all() if user else [])
         ],
@@ -72,7 +78,7 @@ def person_export(*, person: Person) -> dict[str, Any]:
             "model_version": template.model_version,
             "quality": template.quality,
             "face_px": template.face_px,
-            "created_at": _iso(template.created_at),
+            "created_at": iso_utc(template.created_at),
             # The person's own biometric data, unprotected: it is theirs to take elsewhere.
             "embedding": [
                 round(float(x), 6)
@@ -92,9 +98,5 @@ def person_export(*, person: Person) -> dict[str, Any]:
             except PhotoDecryptionError:
                 entry["photo"] = {"error": "the kept photo could not be decrypted"}
         data["templates"].append(entry)
-    data["consent"] = consent_selectors.person_export(person=person)
+    data["consent"] = consent_selectors.person_consent_export(person=person)
     return data
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None

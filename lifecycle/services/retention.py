@@ -1,4 +1,9 @@
-"""Retention: face templates are biometric data, kept only while the person still wants them."""
+"""Retention: face templates are biometric data, kept only while the person still wants them.
+
+``retention_sweep`` (run every six hours by Celery beat, ``lifecycle.tasks``) emails a reminder
+to people whose templates have not been confirmed for almost ``RETENTION_TEMPLATE_DAYS``, and
+after the notice period deletes those templates and their kept photos, with an audit row.
+"""
 
 from __future__ import annotations
 

@@ -10,13 +10,14 @@ the calibration of its impostor distances (``calibration``), which lets the verd
 
 from __future__ import annotations
 
+import importlib.metadata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from matching.lib.verdict_rule import ImpostorCalibration, RuleSettings, Verdict, decide
+from matching.lib.verdict_rule import FaceVerdict, ImpostorCalibration, RuleSettings, decide
 
 MatchClass = Literal["match", "possible", "none"]
 
@@ -184,7 +185,7 @@ class FaceEngine(ABC):
         candidates: int,
         face_px: int | None = None,
         face_quality: float | None = None,
-    ) -> Verdict:
+    ) -> FaceVerdict:
         """The verdict for one probe face: ``distances`` maps each returned person to the
         distances of their templates, ``candidates`` is how many people the check searched.
 
@@ -202,11 +203,11 @@ class FaceEngine(ABC):
             )
         nearest = {pid: min(ds) for pid, ds in distances.items() if len(ds)}
         if not nearest:
-            return Verdict(None, "none", {})
+            return FaceVerdict(None, "none", {})
         person_id = min(nearest, key=nearest.__getitem__)
         match = self.classify(nearest[person_id])
         evidence = {"distance": round(nearest[person_id], 4), "calibrated": False}
-        return Verdict(None if match == "none" else person_id, match, evidence)
+        return FaceVerdict(None if match == "none" else person_id, match, evidence)
 
     def _as_vector(self, value: FaceEmbedding | np.ndarray) -> np.ndarray:
         vector = value.vector if isinstance(value, FaceEmbedding) else value
@@ -234,3 +235,12 @@ def check_image(image: np.ndarray) -> None:
         raise TypeError("the image must be a numpy uint8 array (use decode_image)")
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"the image must be RGB with shape (H, W, 3), got {image.shape}")
+
+
+def installed_version(name: str) -> str:
+    """The installed version of distribution ``name``, or ``"unknown"``: part of an engine's
+    model version, so templates record the library that computed them."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

@@ -27,7 +27,6 @@ Embeddings are computed at full resolution from faces aligned on dlib's 5 landma
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import math
 import os
@@ -40,7 +39,14 @@ import dlib
 import numpy as np
 from PIL import Image
 
-from matching.engine.base import Box, FaceEmbedding, FaceEngine, FaceQuality, check_image
+from matching.engine.base import (
+    Box,
+    FaceEmbedding,
+    FaceEngine,
+    FaceQuality,
+    check_image,
+    installed_version,
+)
 from matching.engine.errors import FaceEngineUnavailable
 from matching.lib.verdict_rule import ImpostorCalibration
 
@@ -86,13 +92,6 @@ def _models_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         return Path("face_recognition_models-is-not-installed")
     return Path(next(iter(spec.submodule_search_locations))) / "models"
-
-
-def _package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +166,7 @@ class DlibFaceEngine(FaceEngine):
         self.small_faces = small_faces
         self.model_dir = Path(model_dir) if model_dir is not None else _models_dir()
         self.version = (
-            f"face_recognition_models-{_package_version('face_recognition_models')}"
+            f"face_recognition_models-{installed_version('face_recognition_models')}"
             f"+dlib-{dlib.__version__}"
         )
         self._models: _Models | None = None

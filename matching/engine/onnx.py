@@ -38,7 +38,6 @@ docs/engines.md ("Storage").
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import importlib.util
 import os
 import threading
@@ -50,7 +49,13 @@ import dlib
 import numpy as np
 from PIL import Image
 
-from matching.engine.base import Box, FaceEmbedding, FaceEngine, check_image
+from matching.engine.base import (
+    Box,
+    FaceEmbedding,
+    FaceEngine,
+    check_image,
+    installed_version,
+)
 from matching.engine.dlib import SHAPE_PREDICTOR_FILE, DlibFaceEngine
 from matching.engine.errors import FaceEngineUnavailable
 
@@ -299,7 +304,7 @@ class OnnxFaceEngine(FaceEngine):
                 **detector["model_files"],
                 "onnx": {"present": model_present},
             },
-            "onnxruntime": _package_version("onnxruntime") if runtime_installed else None,
+            "onnxruntime": installed_version("onnxruntime") if runtime_installed else None,
             "loaded": model is not None,
             "ok": model_present and runtime_installed and detector["ok"],
         }
@@ -397,10 +402,3 @@ def _output_dimensions(session: Any, input_name: str, channels_first: bool, size
     # The output's length is left symbolic: one blank face tells it.
     blank = np.zeros((1, 3, size, size) if channels_first else (1, size, size, 3), np.float32)
     return int(np.asarray(session.run(None, {input_name: blank})[0]).reshape(1, -1).shape[1])
-
-
-def _package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"

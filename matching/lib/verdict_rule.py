@@ -19,7 +19,7 @@ The inputs, per probe face (see ``decide``):
   returned (the size of the haystack, not of the hit list).
 - ``face_px`` and ``face_quality``: the probe face's box width and ``FaceQuality.score``.
 
-The output is a ``Verdict``: the person (or None), the class ``match`` / ``possible`` / ``none``
+The output is a ``FaceVerdict``: the person (or None), the class ``match`` / ``possible`` / ``none``
 and an ``evidence`` dict saying why (distances, margin, templates agreeing, thresholds used).
 
 Evidence. A person's evidence is the probability ``p`` that a stranger's face would look at least
@@ -183,7 +183,7 @@ class Evidence:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class FaceVerdict:
     person_id: Any | None
     match: VerdictClass
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -248,7 +248,7 @@ def decide(
     face_px: int | None = None,
     face_quality: float | None = None,
     settings: RuleSettings | None = None,
-) -> Verdict:
+) -> FaceVerdict:
     """The verdict for one probe face (see the module docstring for the rule and the inputs)."""
     settings = settings or RuleSettings()
     bars = thresholds_for(max(candidates, len(distances)), calibration, settings)
@@ -258,7 +258,7 @@ def decide(
     )
     evidence: dict[str, Any] = {"thresholds": bars.as_dict()}
     if not scored:
-        return Verdict(None, "none", evidence)
+        return FaceVerdict(None, "none", evidence)
 
     best = scored[0]
     as_distance = calibration.distance_at(best.rate)
@@ -277,7 +277,7 @@ def decide(
     )
 
     if best.rate > bars.review_rate:
-        return Verdict(None, "none", evidence)
+        return FaceVerdict(None, "none", evidence)
 
     held_back = []
     if best.rate > bars.block_rate:
@@ -292,8 +292,8 @@ def decide(
         held_back.append("face quality too poor to block on")
     if held_back:
         evidence["review_because"] = held_back
-        return Verdict(best.person_id, "possible", evidence)
-    return Verdict(best.person_id, "match", evidence)
+        return FaceVerdict(best.person_id, "possible", evidence)
+    return FaceVerdict(best.person_id, "match", evidence)
 
 
 def registry_capacity(

@@ -13,7 +13,7 @@ The flow of a check, whatever the media:
 Modules, by responsibility:
 
 * ``media``: ``FaceObservation``, decoding an image into faces, validating a platform's
-  embeddings, the use-category check;
+  embeddings (the use category is checked by ``consent.lib.uses.category_check``);
 * ``decide``: ``faces_decide``, its candidates and opt-out / consent lookup, ``opaque_reference``;
 * ``checks``: the synchronous image and embeddings checks, recording a check with its matches
   and signed receipt, ``check_get`` and ``check_representation``;
@@ -38,7 +38,6 @@ from matching.services.decide import HITS_PER_FACE, faces_decide, opaque_referen
 from matching.services.media import (
     MAX_EMBEDDINGS,
     FaceObservation,
-    category_check,
     embeddings_digest,
     embeddings_faces,
     image_faces,
@@ -63,7 +62,6 @@ __all__ = [
     "MAX_EMBEDDINGS",
     "RECEIPT_KIND",
     "FaceObservation",
-    "category_check",
     "check_callback_attempt",
     "check_callback_post",
     "check_cancel",

@@ -17,16 +17,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent import services as consent_services
+from consent.lib.uses import category_check
 from matching.lib.c2pa import c2pa_signal
 from matching.lib.imaging import IMAGE_MIME_TYPES, sniff_image_type
 from matching.models import Check, CheckKind, CheckMatch, CheckStatus
 from matching.services.decide import faces_decide
-from matching.services.media import (
-    category_check,
-    embeddings_digest,
-    embeddings_faces,
-    image_faces,
-)
+from matching.services.media import embeddings_digest, embeddings_faces, image_faces
 from registry.lib.errors import NotFound
 from registry.models import ApiKey, Organisation
 

@@ -3,7 +3,8 @@
 ``FaceObservation`` is one face to decide (its box, its embedding or embeddings, for video its
 time span). ``image_faces`` decodes an image and runs the face engine on it; ``embeddings_faces``
 validates embeddings a platform computed itself with the same model; ``embeddings_digest`` is
-their receipt hash. ``category_check`` validates the intended use every check names.
+their receipt hash. The intended use every check names is validated by consent's
+``consent.lib.uses.category_check``, the one validator for use categories.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from consent.lib.uses import USE_CATEGORIES
+# ``decide`` (outside this change) still imports the use-category check from here; it is
+# consent's one validator, ``consent.lib.uses.category_check``, under the same name.
+from consent.lib.uses import category_check as category_check
 from matching.engine import get_engine
 from matching.lib.imaging import decode_image
 from registry.lib.errors import ValidationFailed
@@ -42,22 +45,6 @@ class FaceObservation:
     start_s: float | None = None
     end_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def category_check(category: Any) -> str:
-    """``category`` when it is one of the use categories; else a 400 that lists them."""
-    if category is None or category == "":
-        raise ValidationFailed(
-            f"category: a use category is required ({', '.join(USE_CATEGORIES)}).",
-            detail={"category": "required", "allowed": list(USE_CATEGORIES)},
-        )
-    if not isinstance(category, str) or category not in USE_CATEGORIES:
-        shown = category[:50] if isinstance(category, str) else type(category).__name__
-        raise ValidationFailed(
-            f"Unknown use category {shown!r}; use one of {', '.join(USE_CATEGORIES)}.",
-            detail={"category": shown, "allowed": list(USE_CATEGORIES)},
-        )
-    return category
 
 
 def image_faces(*, data: bytes) -> list[FaceObservation]:

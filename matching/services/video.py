@@ -42,12 +42,13 @@ from django.utils import timezone
 
 from consent.delivery import retry_after_seconds, signed_post
 from consent.lib.sealing import seal, unseal
+from consent.lib.uses import category_check
 from consent.services import webhook_url_check
 from matching import tasks
 from matching.models import FINAL_STATUSES, Check, CheckKind, CheckStatus
 from matching.services.checks import check_matches_record, check_receipt, check_representation
 from matching.services.decide import faces_decide
-from matching.services.media import FaceObservation, category_check
+from matching.services.media import FaceObservation
 from matching.tasks import TRANSIENT_ERRORS
 from matching.video import AnalysisCancelled, VideoAnalysis, VideoError, analyse_video
 from registry.lib.errors import Conflict, ValidationFailed

@@ -5,7 +5,9 @@ index of every template and filtering afterwards made each check ask for 100 nea
 (ef_search 100) so that enough candidates survived the filter; a partial index over the opted-out
 people's templates answers with the candidates themselves (docs/benchmarks.md, search and checks
 API). ``opted_out`` is kept in step with the consent records by
-``registry.services.templates_optout_sync``; here it is filled from the records as they stand.
+``consent.services.templates_optout_sync`` (which sets it through
+``registry.services.templates_optout_flag_set``); here it is filled from the records as they
+stand.
 """
 
 from django.db import migrations, models

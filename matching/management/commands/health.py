@@ -1,3 +1,8 @@
+"""``manage.py health``: the ``/healthz`` report (``matching.health.system_health``) as JSON.
+
+Exit status 0 when every part is ok, 1 when the report is degraded, so a monitor can run it.
+"""
+
 import json
 
 from django.core.management.base import BaseCommand

@@ -18,6 +18,7 @@ stderr. The exit status is 0 whatever was found, 1 when some file could not be c
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -26,12 +27,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from consent.lib.uses import USE_CATEGORIES
+from consent.lib.uses import USE_CATEGORIES, category_check
 from matching import services
 from matching.lib.imaging import describe_content, sniff_image_type
 from matching.video import analyse_video
 from matching.video.reader import sniff_container
-from registry.lib.errors import RegistryError
+from registry.lib.errors import RegistryError, ValidationFailed
 
 
 class Command(BaseCommand):
@@ -41,9 +42,11 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="one JSON line per file")
         parser.add_argument(
             "--use",
-            choices=USE_CATEGORIES,
+            type=_use_category,
             default=None,
-            help="the intended use; without it, an opt-out of any use counts",
+            metavar="CATEGORY",
+            help=f"the intended use ({', '.join(USE_CATEGORIES)}); without it, an opt-out of "
+            "any use counts",
         )
         parser.add_argument("paths", nargs="+", metavar="PATH", help="image or video files")
 
@@ -79,6 +82,14 @@ class Command(BaseCommand):
                 self.stdout.write(_human(line))
         if failures:
             raise CommandError(f"{failures} of {total} file(s) could not be checked", returncode=1)
+
+
+def _use_category(value: str) -> str:
+    # The API's validator, so the CLI refuses the same values with the same message.
+    try:
+        return category_check(value)
+    except ValidationFailed as error:
+        raise argparse.ArgumentTypeError(error.message) from None
 
 
 def scan_file(path: Path, *, category: str | None) -> dict[str, Any]:
