@@ -8,7 +8,10 @@ from matching.health import registry_capacity_status
 from matching.models import Check, CheckMatch
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class NoAddOrChangeAdmin(admin.ModelAdmin):
+    """Checks are made only through the API; an operator may read them and delete one (say, on a
+    platform's request), never write one."""
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
@@ -28,7 +31,7 @@ class CheckMatchInline(admin.TabularInline):
 
 
 @admin.register(Check)
-class CheckAdmin(ReadOnlyAdmin):
+class CheckAdmin(NoAddOrChangeAdmin):
     def changelist_view(self, request, extra_context=None):
         # Operators reading checks are the ones who must hear that verdicts are degrading.
         capacity = registry_capacity_status()
@@ -74,7 +77,7 @@ class CheckAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CheckMatch)
-class CheckMatchAdmin(ReadOnlyAdmin):
+class CheckMatchAdmin(NoAddOrChangeAdmin):
     list_display = ("media_check", "person", "organisation", "match", "verdict", "created_at")
     list_filter = ("match", "verdict")
     list_select_related = ("organisation", "person")

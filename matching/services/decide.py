@@ -18,11 +18,11 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from consent import selectors as consent_selectors
-from consent.lib.uses import USE_CATEGORIES
+from consent.lib.uses import USE_CATEGORIES, category_check
 from matching.engine import get_engine
 from matching.models import Verdict
 from matching.selectors import SqlSubquery, faces_nearest
-from matching.services.media import FaceObservation, category_check
+from matching.services.media import FaceObservation
 from registry.lib.errors import ValidationFailed
 from registry.models import Organisation, Person
 

@@ -17,8 +17,6 @@ import numpy as np
 from django.conf import settings
 
 # ``decide`` (outside this change) still imports the use-category check from here; it is
-# consent's one validator, ``consent.lib.uses.category_check``, under the same name.
-from consent.lib.uses import category_check as category_check
 from matching.engine import get_engine
 from matching.lib.imaging import decode_image
 from registry.lib.errors import ValidationFailed
