@@ -1,9 +1,34 @@
-"""Operator screens of the person-wide workflows: attestations go through their service."""
+"""Operator screens of the workflows that span apps: attestations and organisation
+verification go through their services."""
 
 from django.contrib import admin, messages
 
 from lifecycle import services
-from registry.models import Attestation
+from registry.admin import OrganisationAdmin as RegistryOrganisationAdmin
+from registry.lib.errors import RegistryError
+from registry.models import Attestation, Organisation
+
+# Verifying an organisation logs a signed record through consent, which registry's admin cannot
+# import; the registry's screen is extended here, above both, instead of duplicated.
+admin.site.unregister(Organisation)
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(RegistryOrganisationAdmin):
+    actions = [*RegistryOrganisationAdmin.actions, "verify"]
+
+    @admin.action(description="Verify the selected organisations (a signed record in the log)")
+    def verify(self, request, queryset) -> None:
+        verified = 0
+        for organisation in queryset:
+            try:
+                services.organisation_verify(organisation=organisation, actor=request.user)
+            except RegistryError as error:
+                messages.error(request, f"{organisation.slug}: {error}")
+            else:
+                verified += 1
+        if verified:
+            messages.success(request, f"{verified} verified.")
 
 
 @admin.register(Attestation)

@@ -105,6 +105,8 @@ class CheckMatch(models.Model):
     match = models.CharField(max_length=10)  # "match" or "possible"
     verdict = models.CharField(max_length=12, choices=Verdict.choices)
     distance = models.FloatField()
+    # The matched person's assurance level at the time: it decided blocked vs needs_review.
+    assurance = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -93,10 +93,11 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "kind", "suspended_at", "created_at"]
+    list_display = ["name", "slug", "kind", "verification", "suspended_at", "created_at"]
     search_fields = ["name", "slug"]
-    list_filter = ["kind"]
-    readonly_fields = ["suspended_at", "created_at"]
+    list_filter = ["kind", "verification"]
+    # Verification is an action (lifecycle.admin), never a field edit: it leaves a signed record.
+    readonly_fields = ["verification", "verified_at", "suspended_at", "created_at"]
     inlines = [MembershipInline]
     actions = ["suspend", "unsuspend"]
 

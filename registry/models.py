@@ -12,6 +12,7 @@ import secrets
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from registry.db import EmbeddingField
@@ -71,7 +72,21 @@ def _commitment_salt() -> bytes:
 class AssuranceLevel(models.TextChoices):
     SELF_ASSERTED = "self_asserted", "Self-asserted"
     EMAIL_VERIFIED = "email_verified", "Email verified"
+    LIVENESS = "liveness", "Passed a live selfie capture"
     VERIFIED = "verified", "Verified by a verifier organisation"
+
+
+# Lowest to highest: the order the choices are declared in.
+ASSURANCE_ORDER: tuple[str, ...] = tuple(AssuranceLevel.values)
+# Below this level a person's grant never turns a check into ``consented``: anyone could have
+# signed up in their name.
+CONSENT_MIN_ASSURANCE = AssuranceLevel.LIVENESS
+
+
+def assurance_at_least(level: str, minimum: str) -> bool:
+    """Whether ``level`` is ``minimum`` or higher (an unknown level counts as the lowest)."""
+    rank = ASSURANCE_ORDER.index(level) if level in ASSURANCE_ORDER else -1
+    return rank >= ASSURANCE_ORDER.index(minimum)
 
 
 class Person(models.Model):
@@ -111,15 +126,60 @@ class OrganisationKind(models.TextChoices):
     VERIFIER = "verifier", "Verifier"
 
 
+class OrganisationVerification(models.TextChoices):
+    UNVERIFIED = "unverified", "Unverified"
+    VERIFIED = "verified", "Verified by an operator"
+
+
 class Organisation(models.Model):
+    """A studio, platform or verifier.
+
+    Anyone can create one under any name, so people are not asked to trust it until an operator
+    has verified it (``lifecycle.services.organisation_verify``, a signed record in the log):
+    until then its consent requests carry a warning and its grants do not consent. Names are
+    unique only among verified organisations, so an impostor cannot squat a real one's name.
+    """
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
     kind = models.CharField(max_length=10, choices=OrganisationKind.choices)
+    verification = models.CharField(
+        max_length=12,
+        choices=OrganisationVerification.choices,
+        default=OrganisationVerification.UNVERIFIED,
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    block_min_assurance = models.CharField(
+        max_length=20,
+        choices=AssuranceLevel.choices,
+        default=AssuranceLevel.LIVENESS,
+        help_text=(
+            "the lowest assurance level whose opt-out blocks this organisation's checks; "
+            "a match of a person below it needs review instead"
+        ),
+    )
     suspended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                condition=models.Q(verification="verified"),
+                name="organisation_verified_name_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(verification="unverified") | models.Q(verified_at__isnull=False),
+                name="organisation_verified_has_date",
+            ),
+        ]
+
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verification == OrganisationVerification.VERIFIED
 
 
 class MembershipRole(models.TextChoices):

@@ -26,6 +26,8 @@ class RecordKind(models.TextChoices):
     GRANT = "grant", "Consent grant"
     REVOCATION = "revocation", "Revocation"
     ATTESTATION = "attestation", "Identity attestation"
+    # About an organisation, not a person: no subject, ``organisation`` is the one verified.
+    ORGANISATION_VERIFICATION = "org_verified", "Organisation verification"
 
 
 class UseTerms(models.Model):
@@ -266,6 +268,9 @@ class ConsentCheck(models.Model):
     territory = models.CharField(max_length=16, blank=True)
     use_at = models.DateTimeField()
     result = models.CharField(max_length=16, choices=Result.choices)
+    # The person's assurance level when checked (signed in the receipt too); blank on checks
+    # made before levels were reported.
+    assurance = models.CharField(max_length=20, blank=True)
     decided_by = models.ForeignKey(
         Record, on_delete=models.PROTECT, null=True, blank=True, related_name="checks"
     )

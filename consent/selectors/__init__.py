@@ -21,6 +21,7 @@ from consent.selectors.decisions import (
     consent_decision,
     optout_person_ids,
     optouts_covering,
+    people_assurance,
     people_consent,
     person_has_active_optout,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "organisation_endpoints",
     "organisation_grants",
     "organisation_requests",
+    "people_assurance",
     "people_consent",
     "person_checks",
     "person_consent_export",

@@ -3,11 +3,16 @@
 ``consent_decision`` answers a studio's consent check; ``people_consent`` answers the same
 question, plus the oldest covering opt-out, for every person a media check matched, from one
 read. Both apply ``_decide`` to the same deciding records, so the two can never disagree.
+
+Both also apply the same trust floor (``_trusted``): a grant consents only when the grantee is
+a verified organisation and the person holds at least ``CONSENT_MIN_ASSURANCE`` (``liveness``),
+since below that anyone could have signed up and granted in their name. Such a grant stays
+recorded; it is answered ``not_consented`` with a ``reason`` until both hold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +20,18 @@ from django.db.models import Q, QuerySet
 
 from consent.lib.uses import ALL_USES, WORLDWIDE
 from consent.models import ConsentCheck, Record, RecordKind
+from registry.models import (
+    CONSENT_MIN_ASSURANCE,
+    AssuranceLevel,
+    Organisation,
+    OrganisationVerification,
+    Person,
+    assurance_at_least,
+)
+
+# Why a valid grant did not consent (``ConsentDecision.reason``).
+REASON_ORGANISATION_UNVERIFIED = "organisation_unverified"
+REASON_ASSURANCE_TOO_LOW = "assurance_too_low"
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,47 @@ def _in_window(grant: Record, at: datetime) -> bool:
 class ConsentDecision:
     result: str  # a ConsentCheck.Result value
     record: Record | None  # the grant or opt-out that decides it
+    reason: str | None = None  # why a valid grant did not consent (REASON_*), else None
+
+
+def _organisation_verified(organisation_id: int | None) -> bool:
+    return (
+        organisation_id is not None
+        and Organisation.objects.filter(
+            pk=organisation_id, verification=OrganisationVerification.VERIFIED
+        ).exists()
+    )
+
+
+def people_assurance(*, person_ids: Sequence[int]) -> dict[int, str]:
+    """Each person's assurance level, from one query (erased people are absent)."""
+    return dict(Person.objects.filter(pk__in=list(person_ids)).values_list("pk", "assurance"))
+
+
+def _required_assurance(min_assurance: str | None) -> str:
+    # A caller may ask for more than the floor, never for less.
+    if min_assurance is not None and assurance_at_least(min_assurance, CONSENT_MIN_ASSURANCE):
+        return min_assurance
+    return CONSENT_MIN_ASSURANCE
+
+
+def _trusted(
+    decision: ConsentDecision,
+    *,
+    organisation_verified: bool,
+    assurance: str,
+    min_assurance: str | None = None,
+) -> ConsentDecision:
+    """``decision``, unless it consents on a grant that cannot be trusted yet."""
+    if decision.result != ConsentCheck.Result.CONSENTED:
+        return decision
+    if not organisation_verified:
+        return ConsentDecision(
+            ConsentCheck.Result.NOT_CONSENTED, None, REASON_ORGANISATION_UNVERIFIED
+        )
+    if not assurance_at_least(assurance, _required_assurance(min_assurance)):
+        return ConsentDecision(ConsentCheck.Result.NOT_CONSENTED, None, REASON_ASSURANCE_TOO_LOW)
+    return decision
 
 
 def consent_decision(
@@ -102,13 +160,16 @@ def consent_decision(
     territory: str | None,
     at: datetime,
     lock: bool = False,
+    min_assurance: str | None = None,
 ) -> ConsentDecision:
     """Whether ``organisation`` may make synthetic media of the person for this use at ``at``.
 
     Rules, in order: a valid (unrevoked, in its window) grant covering the use is consent,
     unless an active opt-out covering the category was recorded after it (the later decision
     wins); otherwise such an opt-out means opted_out; otherwise the newest covering grant
-    that was revoked or has expired explains the refusal; otherwise not_consented.
+    that was revoked or has expired explains the refusal; otherwise not_consented. A consent
+    holds only for a verified organisation and a person at ``min_assurance`` or above (never
+    below ``liveness``); otherwise it is not_consented with the ``reason``.
 
     With ``lock`` (inside a transaction) the deciding rows are locked, so a concurrent
     revocation waits for this check to commit, or this check waits for it and sees it.
@@ -119,8 +180,16 @@ def consent_decision(
     if lock:
         # Row locks in primary-key order, the same order every locker uses: no deadlocks.
         candidates = candidates.select_for_update(no_key=True).order_by("id")
-    return _decide(
+    decision = _decide(
         list(candidates), category=category, media_type=media_type, territory=territory, at=at
+    )
+    return _trusted(
+        decision,
+        organisation_verified=_organisation_verified(organisation_id),
+        assurance=people_assurance(person_ids=[person_id]).get(
+            person_id, AssuranceLevel.SELF_ASSERTED
+        ),
+        min_assurance=min_assurance,
     )
 
 
@@ -130,6 +199,7 @@ class PersonConsent:
 
     optout: OptOutScope | None  # the oldest active opt-out covering the category
     decision: ConsentDecision  # for the checking organisation (never consented without one)
+    assurance: str  # the person's assurance level
 
 
 def people_consent(
@@ -140,10 +210,17 @@ def people_consent(
     media_type: str | None,
     territory: str | None,
     at: datetime,
+    assurances: Mapping[int, str] | None = None,
 ) -> dict[int, PersonConsent]:
-    """``optouts_covering`` and ``consent_decision`` for several people, from one read."""
+    """``optouts_covering`` and ``consent_decision`` for several people, from one read.
+
+    ``assurances`` (person id -> level) spares the query when the caller already read them.
+    """
     if not person_ids:
         return {}
+    if assurances is None:
+        assurances = people_assurance(person_ids=person_ids)
+    organisation_verified = _organisation_verified(organisation_id)
     rows: dict[int, list[Record]] = {person_id: [] for person_id in person_ids}
     for record in Record.objects.filter(person_id__in=list(person_ids)).filter(
         _deciding_records(organisation_id=organisation_id, category=category)
@@ -165,11 +242,16 @@ def people_consent(
                 created_at=oldest.created_at,
             )
         )
+        assurance = assurances.get(person_id, AssuranceLevel.SELF_ASSERTED)
+        decision = _decide(
+            records, category=category, media_type=media_type, territory=territory, at=at
+        )
         found[person_id] = PersonConsent(
             optout=optout,
-            decision=_decide(
-                records, category=category, media_type=media_type, territory=territory, at=at
+            decision=_trusted(
+                decision, organisation_verified=organisation_verified, assurance=assurance
             ),
+            assurance=assurance,
         )
     return found
 

@@ -26,10 +26,15 @@ from consent.lib.receipts import (
 )
 from consent.lib.uses import category_check, media_type_check, territory_clean
 from consent.models import ConsentCheck, LogEntry, PersonCheckedBy, SignedTreeHead
-from consent.selectors import DatabaseNodeStore, consent_decision, tree_head_description
+from consent.selectors import (
+    DatabaseNodeStore,
+    consent_decision,
+    people_assurance,
+    tree_head_description,
+)
 from consent.services.log import _private_key, log_append, signing_key_current, subject_commitment
 from registry.lib.errors import ValidationFailed
-from registry.models import Organisation, Person
+from registry.models import ASSURANCE_ORDER, Organisation, Person
 
 
 def person_checked_by(*, person_id: int, organisation_id: int, reference: str = "") -> None:
@@ -110,13 +115,23 @@ def consent_check(
     media_type: str | None = None,
     territory: str | None = None,
     at: datetime | None = None,
+    min_assurance: str | None = None,
 ) -> tuple[ConsentCheck, dict[str, Any]]:
     """Decide whether the organisation may use the person's likeness this way, and log it.
 
     Returns the check row and its receipt (``logged_receipt``): the signed decision with its
-    inclusion proof and the deciding record's, verifiable offline with ``keys.json``.
+    inclusion proof and the deciding record's, verifiable offline with ``keys.json``. Both
+    carry the person's assurance level (``ConsentCheck.assurance``, ``"assurance"`` in the
+    signed payload). ``min_assurance`` raises the level a grant must come from to consent
+    (never below ``liveness``); a grant that does not qualify, or one to an organisation not
+    yet verified, is answered not_consented with a ``reason`` in the payload.
     """
     category_check(category)
+    if min_assurance is not None and min_assurance not in ASSURANCE_ORDER:
+        raise ValidationFailed(
+            f"Unknown assurance level {min_assurance!r}; use one of {', '.join(ASSURANCE_ORDER)}.",
+            detail={"min_assurance": "invalid"},
+        )
     if media_type is not None:
         media_type_check(media_type)
     if territory is not None:
@@ -132,7 +147,9 @@ def consent_check(
             territory=territory,
             at=use_at,
             lock=True,
+            min_assurance=min_assurance,
         )
+        assurance = people_assurance(person_ids=[person.pk]).get(person.pk, person.assurance)
         check_id = new_id("chk")
         decided_by = decision.record
         payload = {
@@ -149,7 +166,12 @@ def consent_check(
             },
             "result": decision.result,
             "decided_by": decided_by.record_id if decided_by else None,
+            "assurance": assurance,
         }
+        if decision.reason is not None:
+            payload["reason"] = decision.reason
+        if min_assurance is not None:
+            payload["min_assurance"] = min_assurance
         entry = log_append(payload=payload)
         check = ConsentCheck.objects.create(
             check_id=check_id,
@@ -160,6 +182,7 @@ def consent_check(
             territory=territory or "",
             use_at=use_at,
             result=decision.result,
+            assurance=assurance,
             decided_by=decided_by,
             log_entry=entry,
             created_at=now,

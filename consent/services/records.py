@@ -1,4 +1,5 @@
-"""A person's decisions: opt-outs, grants, revocations and attestations, and what follows them.
+"""A person's decisions: opt-outs, grants, revocations and attestations, and what follows them;
+also the one record about an organisation, its verification.
 
 Each decision is a payload without personal data, appended with ``log_append`` (the signed
 envelope is the source of truth) and mirrored in a ``Record`` row for queries. A person may
@@ -393,6 +394,36 @@ def attestation_record(
             payload=payload,
             person_signature=None,
             fields={"organisation": verifier},
+        )
+
+
+def organisation_verification_record(
+    *, organisation: Organisation, actor: User | None = None
+) -> Record:
+    """An operator verified the organisation: a signed record naming it by its slug alone.
+
+    It is about an organisation, so it has no subject commitment and no person; who verified it
+    is kept in the registry's audit trail, not in the log.
+    """
+    record_id, issued_at = _draft_identity(None, None)
+    payload = {
+        "format": RECORD_FORMAT,
+        "kind": RecordKind.ORGANISATION_VERIFICATION.value,
+        "record_id": record_id,
+        "organisation": organisation.slug,
+        "organisation_kind": organisation.kind,
+        "issued_at": iso_ms(issued_at),
+    }
+    with transaction.atomic():
+        entry = log_append(payload=payload)
+        return Record.objects.create(
+            record_id=record_id,
+            kind=RecordKind.ORGANISATION_VERIFICATION,
+            person=None,
+            subject="",
+            organisation=organisation,
+            log_entry=entry,
+            created_at=issued_at,
         )
 
 

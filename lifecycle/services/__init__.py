@@ -6,6 +6,8 @@ them. One module per workflow; callers import the names from here:
 
 - ``enrollment``: reference photos -> protected face templates (engine, registry, consent flag)
 - ``attestation``: a verifier confirms a person's identity (registry row + signed record)
+- ``organisation_verification``: an operator verifies an organisation (registry state + signed
+  record)
 - ``erasure``: destroy a person at once (consent strips its links first, then the registry)
 - ``export``: everything held about a person, as their own copy
 - ``retention``: remind, then purge face templates that nobody confirmed
@@ -17,6 +19,7 @@ from lifecycle.services.attestation import attestation_create, attestation_revok
 from lifecycle.services.enrollment import EnrollmentResult, PhotoOutcome, person_enroll
 from lifecycle.services.erasure import person_erase
 from lifecycle.services.export import person_export
+from lifecycle.services.organisation_verification import organisation_verify
 from lifecycle.services.retention import retention_sweep
 from lifecycle.services.roster import NothingEnrolled, RosterEntryResult, roster_entry_enroll
 
@@ -27,6 +30,7 @@ __all__ = [
     "RosterEntryResult",
     "attestation_create",
     "attestation_revoke",
+    "organisation_verify",
     "person_enroll",
     "person_erase",
     "person_export",

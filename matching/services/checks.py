@@ -114,6 +114,7 @@ def check_record(
         verdict=decision["verdict"],
         category=category,
         faces=len(decision["faces"]),
+        assurance=faces_assurance(decision["faces"]),
     )
     stored = bool(matched)
     if stored:
@@ -165,6 +166,7 @@ def check_matches_record(*, check: Check, matched: list[dict[str, Any]]) -> None
                 match=item["match"],
                 verdict=item["verdict"],
                 distance=item["distance"],
+                assurance=item.get("assurance", ""),
                 created_at=check.finished_at or timezone.now(),
             )
             for person_id, item in best.items()
@@ -189,19 +191,29 @@ def check_receipt(
     verdict: str,
     category: str,
     faces: int,
+    assurance: list[str | None] | None = None,
 ) -> dict[str, Any]:
-    """Signed by the registry's current key, not logged (verifiable offline with keys.json)."""
-    return consent_services.receipt_sign(
-        kind=RECEIPT_KIND,
-        body={
-            "check_id": str(check_id),
-            "organisation": organisation.slug if organisation else None,
-            "media_sha256": media_sha256,
-            "category": category,
-            "verdict": verdict,
-            "faces": faces,
-        },
-    )
+    """Signed by the registry's current key, not logged (verifiable offline with keys.json).
+
+    ``assurance`` lists, face by face, the matched person's assurance level (None where a face
+    matched nobody): the evidence a verdict was weighed with (see ``faces_assurance``).
+    """
+    body: dict[str, Any] = {
+        "check_id": str(check_id),
+        "organisation": organisation.slug if organisation else None,
+        "media_sha256": media_sha256,
+        "category": category,
+        "verdict": verdict,
+        "faces": faces,
+    }
+    if assurance is not None:
+        body["assurance"] = assurance
+    return consent_services.receipt_sign(kind=RECEIPT_KIND, body=body)
+
+
+def faces_assurance(faces: list[dict[str, Any]]) -> list[str | None]:
+    """The ``assurance`` of each face entry of ``faces_decide`` (None where nobody matched)."""
+    return [face.get("assurance") for face in faces]
 
 
 def check_get(*, check_id: str, organisation: Organisation | None) -> Check:

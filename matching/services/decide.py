@@ -4,6 +4,11 @@
 decides per person over all of their templates (``match`` / ``possible`` / ``none``), weighs the
 calling organisation's grants and names people only by ``opaque_reference``, a per-organisation
 reference. The candidates and the opt-out / consent lookup it relies on are private here.
+
+Every matched face carries the person's assurance level. A ``match`` blocks only when that
+level reaches the checking organisation's policy (``Organisation.block_min_assurance``, by
+default ``liveness``): an opt-out anyone could have made in a stranger's name asks for review
+instead of stopping someone's legitimate work.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from matching.models import Verdict
 from matching.selectors import SqlSubquery, faces_nearest
 from matching.services.media import FaceObservation
 from registry.lib.errors import ValidationFailed
-from registry.models import Organisation, Person
+from registry.models import AssuranceLevel, Organisation, Person, assurance_at_least
 
 # How many templates one face's search returns: enough for several people's photos within the
 # review band (a person holds a handful of templates).
@@ -94,12 +99,17 @@ def faces_decide(
         per_face.append((face, decision))
 
     matched_ids = sorted({d.person_id for _f, d in per_face if d.person_id is not None})
-    scopes, consent = _scopes_and_consent(matched_ids, category, organisation, media_type, now)
-    public_ids = (
-        dict(Person.objects.filter(pk__in=matched_ids).values_list("pk", "public_id"))
-        if operator
-        else {}
+    people = {
+        pk: (public_id, assurance)
+        for pk, public_id, assurance in Person.objects.filter(pk__in=matched_ids).values_list(
+            "pk", "public_id", "assurance"
+        )
+    }
+    assurances = {pk: assurance for pk, (_public_id, assurance) in people.items()}
+    scopes, consent = _scopes_and_consent(
+        matched_ids, category, organisation, media_type, now, assurances
     )
+    block_from = block_min_assurance(organisation)
 
     results, matched = [], []
     for face, decision in per_face:
@@ -124,15 +134,21 @@ def faces_decide(
         match = decision.match
         distance = decision.evidence["distance"]
         status, grant_id = consent[person_id]
+        assurance = assurances.get(person_id, AssuranceLevel.SELF_ASSERTED)
         if status == "consented":
             verdict = Verdict.CONSENTED
-        elif match == "match":
+        elif match == "match" and assurance_at_least(assurance, block_from):
             verdict = Verdict.BLOCKED
         else:
             verdict = Verdict.NEEDS_REVIEW
-        entry.update(match=match, distance=round(float(distance), 4), verdict=verdict.value)
+        entry.update(
+            match=match,
+            distance=round(float(distance), 4),
+            verdict=verdict.value,
+            assurance=assurance,
+        )
         if operator:
-            entry["subject"] = public_ids.get(person_id)
+            entry["subject"] = people.get(person_id, (None, None))[0]
         else:
             entry["reference"] = opaque_reference(
                 organisation_id=organisation.pk if organisation else None, person_id=person_id
@@ -148,6 +164,7 @@ def faces_decide(
                 "match": match,
                 "distance": float(distance),
                 "verdict": verdict.value,
+                "assurance": assurance,
                 "reference": entry.get("reference", ""),
             }
         )
@@ -162,6 +179,14 @@ def faces_decide(
         "model": {"name": engine.name, "threshold": engine.threshold},
         "_matched": matched,
     }
+
+
+def block_min_assurance(organisation: Organisation | None) -> str:
+    """The lowest level whose opt-out blocks: the organisation's policy; ``liveness`` for an
+    operator's scan or a check without an organisation."""
+    if organisation is None:
+        return AssuranceLevel.LIVENESS
+    return organisation.block_min_assurance
 
 
 _candidate_sql: dict[str | None, SqlSubquery] = {}
@@ -221,6 +246,7 @@ def _scopes_and_consent(
     organisation: Organisation | None,
     media_type: str,
     at,
+    assurances: dict[int, str],
 ) -> tuple[dict[int, Any], dict[int, tuple[str, str | None]]]:
     """For each matched person: the active opt-out covering the use (none if it was revoked
     since the search), and ("consented", grant id) when the organisation holds a valid grant for
@@ -243,6 +269,7 @@ def _scopes_and_consent(
         media_type=media_type,
         territory=None,
         at=at,
+        assurances=assurances,
     )
     scopes = {pid: each.optout for pid, each in people.items() if each.optout is not None}
     consent = {}

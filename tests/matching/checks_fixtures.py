@@ -1,7 +1,9 @@
 """Shared set-up for the checks tests: enrolled people, organisations with keys, API calls.
 
 Enrollment goes through the registry's services and opt-outs through the consent services, as
-in production; photos are the shared faces (../shared/faces).
+in production; photos are the shared faces (../shared/faces). People are enrolled at
+``liveness`` (their opt-outs block under the default policy) and organisations verified, unless a
+test asks otherwise: ``test_assurance_verdicts`` is about the lower levels.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from django.test import Client
 from consent.services import optout_record
 from lifecycle.services import person_enroll
 from matching import selectors
-from registry.models import Organisation, Person
+from registry.models import AssuranceLevel, Organisation, Person
 from registry.services import api_key_create, organisation_create, person_create
+from tests.trust import organisation_verified, person_assured
 
 FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces"
 
@@ -25,8 +28,15 @@ def photo_bytes(relative: str) -> bytes:
     return (FACES / relative).read_bytes()
 
 
-def enroll(name: str, photos: list[str], *, optout: bool | list[str] = True) -> Person:
+def enroll(
+    name: str,
+    photos: list[str],
+    *,
+    optout: bool | list[str] = True,
+    assurance: str = AssuranceLevel.LIVENESS,
+) -> Person:
     person = person_create(email=f"{name}@example.test", display_name=name.replace("_", " "))
+    person_assured(person, assurance)
     result = person_enroll(
         person=person, images=[(Path(p).name, photo_bytes(f"people/{p}")) for p in photos]
     )
@@ -40,8 +50,12 @@ def enroll(name: str, photos: list[str], *, optout: bool | list[str] = True) -> 
 class Platform:
     """An organisation with a checks:write key, calling the API like a platform would."""
 
-    def __init__(self, name: str, kind: str = "platform", scopes=("checks:write",)):
+    def __init__(
+        self, name: str, kind: str = "platform", scopes=("checks:write",), verified: bool = True
+    ):
         self.organisation: Organisation = organisation_create(name=name, kind=kind, owner=None)
+        if verified:
+            organisation_verified(self.organisation)
         self.key, self.secret = api_key_create(
             organisation=self.organisation, name="ci", scopes=list(scopes), created_by=None
         )

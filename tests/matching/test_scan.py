@@ -8,6 +8,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from registry.models import AssuranceLevel, Person
 from tests.matching.checks_fixtures import FACES
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,11 @@ def enroll(name: str, *photos: str, optout: bool = True) -> str:
     from matching.selectors import template_key_versions_forget
 
     template_key_versions_forget()
-    return json.loads(out.getvalue())["subject"]
+    subject = json.loads(out.getvalue())["subject"]
+    # At liveness, so that a match blocks under the default policy (test_assurance_verdicts
+    # covers the lower levels).
+    Person.objects.filter(public_id=subject).update(assurance=AssuranceLevel.LIVENESS)
+    return subject
 
 
 def scan(*paths: str, use: str | None = None) -> tuple[list[dict], str]:
@@ -67,6 +72,7 @@ def test_scan_respects_the_use_category():
     from matching.selectors import template_key_versions_forget
     from registry.models import Person
 
+    Person.objects.update(assurance=AssuranceLevel.LIVENESS)
     optout_record(person=Person.objects.get(), categories=["political"])
     template_key_versions_forget()
     photo = str(FACES / "people/obama/obama3.jpg")

@@ -9,7 +9,8 @@ With ``--json`` each file gives one line on stdout::
 
     {"file": PATH, "verdict": "blocked|needs_review|clear", "faces": N,
      "matches": [{"subject": "sub_...", "distance": D, "box": [top, right, bottom, left],
-                  "time_s": T or null, "match": "match|possible"}]}
+                  "time_s": T or null, "match": "match|possible",
+                  "assurance": "self_asserted|email_verified|liveness|verified"}]}
 
 (for a video, one entry per face track, ``time_s`` its start and ``end_s`` its end). A file that
 cannot be checked gives ``{"file": PATH, "error": {"code", "message"}}``. Progress goes to
@@ -128,6 +129,7 @@ def scan_file(path: Path, *, category: str | None) -> dict[str, Any]:
             "box": face["box"],
             "time_s": face.get("start_s"),
             "match": face["match"],
+            "assurance": face["assurance"],
         }
         if media_type == "video":
             entry["end_s"] = face.get("end_s")
@@ -147,6 +149,7 @@ def _human(line: dict[str, Any]) -> str:
     for match in line["matches"]:
         when = f" at {match['time_s']:.1f} s" if match["time_s"] is not None else ""
         parts.append(
-            f"  {match['match']}: {match['subject']} distance {match['distance']:.3f}{when}"
+            f"  {match['match']}: {match['subject']} ({match['assurance']}) "
+            f"distance {match['distance']:.3f}{when}"
         )
     return "\n".join(parts)

@@ -1,0 +1,27 @@
+"""Trust set-up for tests: verified organisations and people at a given assurance level.
+
+New organisations start unverified and new people self-asserted, and neither consents (nor,
+under the default policy, does a person below ``liveness`` block). A test about consent or
+blocking says so with these, through the same service an operator uses.
+"""
+
+from __future__ import annotations
+
+from lifecycle.services import organisation_verify
+from registry.models import AssuranceLevel, Organisation, Person
+
+
+def organisation_verified(organisation: Organisation) -> Organisation:
+    """Verify ``organisation`` as an operator would (signed record, audit); updates it in place."""
+    verified = organisation_verify(organisation=organisation, actor=None)
+    organisation.verification = verified.verification
+    organisation.verified_at = verified.verified_at
+    return organisation
+
+
+def person_assured(person: Person, level: str = AssuranceLevel.LIVENESS) -> Person:
+    """Set the person's assurance level (the live capture that grants ``liveness`` comes later;
+    ``verified`` normally comes from an attestation)."""
+    Person.objects.filter(pk=person.pk).update(assurance=level)
+    person.assurance = level
+    return person
