@@ -46,7 +46,12 @@ from consent.lib.uses import category_check
 from consent.services import webhook_url_check
 from matching import tasks
 from matching.models import FINAL_STATUSES, Check, CheckKind, CheckStatus
-from matching.services.checks import check_matches_record, check_receipt, check_representation
+from matching.services.checks import (
+    check_matches_record,
+    check_receipt,
+    check_representation,
+    faces_assurance,
+)
 from matching.services.decide import faces_decide
 from matching.services.media import FaceObservation
 from matching.tasks import TRANSIENT_ERRORS
@@ -182,6 +187,7 @@ def check_finish(*, check: Check, result: dict[str, Any]) -> Check:
             verdict=result["verdict"],
             category=locked.category,
             faces=len(result.get("faces", [])),
+            assurance=faces_assurance(result.get("faces", [])),
         )
         locked.result = result
         locked.verdict = result["verdict"]

@@ -94,6 +94,10 @@ def test_the_job_finds_the_opted_out_person_with_his_time_span(run, lin, studio,
     assert others and all(f["match"] == "none" for f in others)
     assert check.result["video"]["frames_sampled"] < 40
     assert not media.exists() and check.media_path == ""
+    # The signed receipt carries how well the registry knows who opted out, face by face.
+    receipt_levels = check.result["receipt"]["payload"]["body"]["assurance"]
+    assert receipt_levels == [f.get("assurance") for f in check.result["faces"]]
+    assert face["assurance"] in receipt_levels
 
 
 @pytest.mark.slow
