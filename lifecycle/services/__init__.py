@@ -8,6 +8,7 @@ them. One module per workflow; callers import the names from here:
 - ``attestation``: a verifier confirms a person's identity (registry row + signed record)
 - ``erasure``: destroy a person at once (consent strips its links first, then the registry)
 - ``export``: everything held about a person, as their own copy
+- ``reenrollment``: move templates to the active engine's model, from kept photos
 - ``retention``: remind, then purge face templates that nobody confirmed
 - ``roster``: an operator's roster entry (name, email, photos, opt-out) becomes an enrolled
   person, for ``manage.py enroll`` and ``manage.py enroll_batch``
@@ -17,6 +18,11 @@ from lifecycle.services.attestation import attestation_create, attestation_revok
 from lifecycle.services.enrollment import EnrollmentResult, PhotoOutcome, person_enroll
 from lifecycle.services.erasure import person_erase
 from lifecycle.services.export import person_export
+from lifecycle.services.reenrollment import (
+    ReenrollmentRefused,
+    ReenrollmentSummary,
+    templates_reenroll,
+)
 from lifecycle.services.retention import retention_sweep
 from lifecycle.services.roster import NothingEnrolled, RosterEntryResult, roster_entry_enroll
 
@@ -24,6 +30,8 @@ __all__ = [
     "EnrollmentResult",
     "NothingEnrolled",
     "PhotoOutcome",
+    "ReenrollmentRefused",
+    "ReenrollmentSummary",
     "RosterEntryResult",
     "attestation_create",
     "attestation_revoke",
@@ -32,4 +40,5 @@ __all__ = [
     "person_export",
     "retention_sweep",
     "roster_entry_enroll",
+    "templates_reenroll",
 ]
