@@ -51,10 +51,13 @@ from django.db.models import F  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from matching import selectors  # noqa: E402
+from matching.engine import get_engine  # noqa: E402
 from registry.lib.template_protection import protect  # noqa: E402
 from registry.models import FaceTemplate, Person  # noqa: E402
 
 BENCH_DATABASE = "bench_search"
+# The synthetic templates are stored under the active engine's model, the one searches compare.
+BENCH_MODEL = get_engine().name
 RESULTS = REPO_ROOT / "bench" / "results" / "search.json"
 DIMENSIONS = 128
 TEMPLATES_PER_PERSON = 4
@@ -190,9 +193,9 @@ def load_templates(
             INSERT INTO {FaceTemplate._meta.db_table}
                 (person_id, embedding, key_version, model_name, model_version, quality, face_px,
                  created_at)
-            SELECT person_id, embedding, %s, 'synthetic', '1', 1.0, 200, %s FROM bench_staging
+            SELECT person_id, embedding, %s, %s, '1', 1.0, 200, %s FROM bench_staging
             """,  # noqa: S608
-            [key_version, created],
+            [key_version, BENCH_MODEL, created],
         )
         cursor.execute("DROP TABLE bench_staging")
         cursor.execute(f"VACUUM ANALYZE {FaceTemplate._meta.db_table}")
@@ -369,7 +372,10 @@ def main() -> None:
         cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
         report["pgvector"] = cursor.fetchone()[0]
     stored = FaceTemplate.objects.count()
-    if args.rebuild or stored != args.templates:
+    # Searches compare only the active model's templates: a database loaded under another name
+    # (before searches filtered on the model, "synthetic") is reloaded.
+    other_model = FaceTemplate.objects.exclude(model_name=BENCH_MODEL).exists()
+    if args.rebuild or stored != args.templates or other_model:
         print(f"loading {args.templates:,} templates ...", file=sys.stderr, flush=True)
         report["load"] = load_templates(
             args.templates, seed=args.seed, key_version=version, key=key, noise_sd=noise_sd

@@ -12,6 +12,12 @@ Two ways to search, which return the same answers (``tests/matching/test_search.
 * An exact scan otherwise: pgvector's ``<->`` with index scans disabled, or on a PostgreSQL
   without pgvector the same Euclidean distance computed over ``double precision[]`` in SQL.
 
+Every search compares the query only with templates of one model (``model_name``, by default the
+active engine's): vectors of two models are not comparable, even when they have the same length
+(``docs/engines.md``, moving a registry to a new model). With one model stored the filter passes
+every row the index hands back, so it costs nothing; while two are stored side by side, the HNSW
+pool holds the other model's rows too and the search falls back to the exact scan more often.
+
 Checks search only people with an active opt-out (``opted_out_only``): their templates carry
 ``opted_out`` (kept by ``consent.services.templates_optout_sync``) and have their own partial
 HNSW index (``template_optout_hnsw``), so the index hands back candidates, and only the use
@@ -42,6 +48,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
+from matching.engine import get_engine
 from matching.models import CheckMatch
 from registry.db import uses_pgvector, vector_literal
 from registry.lib.template_protection import protect
@@ -97,6 +104,7 @@ def faces_nearest(
     ef_search: int | None = None,
     candidate_pool: int | None = None,
     opted_out_only: bool = False,
+    model_name: str | None = None,
 ) -> list[Hit]:
     """The ``limit`` stored templates nearest to ``embedding`` (a raw engine embedding).
 
@@ -108,7 +116,11 @@ def faces_nearest(
     ``exact`` forces the exact scan even when the HNSW index exists.
     ``opted_out_only`` says every candidate has an active opt-out, so the HNSW search walks only
     the opted-out templates' index (the exact scans, the reference, read the filter alone).
+    ``model_name`` says whose templates are compared (default: the active engine's model); a
+    raw embedding is only comparable with templates of the model that produced it.
     """
+    if model_name is None:
+        model_name = get_engine().name
     query = np.asarray(embedding, dtype=np.float64).ravel()
     if query.shape != (128,):
         raise ValueError(f"expected a 128-dimensional embedding, got {query.shape}")
@@ -126,13 +138,14 @@ def faces_nearest(
     for version in template_key_versions():
         rotated = protect(query, template_key(version))
         if not pgvector:
-            hits += _exact_array(rotated, version, limit, filter_sql, filter_params)
+            hits += _exact_array(rotated, version, model_name, limit, filter_sql, filter_params)
         elif exact:
-            hits += _exact_vector(rotated, version, limit, filter_sql, filter_params)
+            hits += _exact_vector(rotated, version, model_name, limit, filter_sql, filter_params)
         else:
             hits += _hnsw(
                 rotated,
                 version,
+                model_name,
                 limit,
                 filter_sql,
                 filter_params,
@@ -214,8 +227,9 @@ def _person_filter(
     return f"t.person_id IN ({sql})", params, probe
 
 
-def _where(version: int, filter_sql: str) -> str:
-    clauses = ["t.key_version = %s"]
+def _where(filter_sql: str) -> str:
+    """Rows of one key version and one model (two parameters), then the candidate filter."""
+    clauses = ["t.key_version = %s", "t.model_name = %s"]
     if filter_sql:
         clauses.append(filter_sql)
     return " AND ".join(clauses)
@@ -228,6 +242,7 @@ def _hits(rows: Iterable[tuple[int, int, float]]) -> list[Hit]:
 def _hnsw(
     rotated: np.ndarray,
     version: int,
+    model_name: str,
     limit: int,
     filter_sql: str,
     filter_params: list[Any],
@@ -251,22 +266,25 @@ def _hnsw(
             FROM (
                 SELECT t.id, t.person_id, t.embedding <-> %s::vector AS distance
                 FROM {TEMPLATE_TABLE} t
-                WHERE t.key_version = %s {optouts}
+                WHERE t.key_version = %s AND t.model_name = %s {optouts}
                 ORDER BY t.embedding <-> %s::vector
                 LIMIT %s
             ) p
             ORDER BY p.distance, p.id
             """,  # noqa: S608 - the table name and filter are ours, values are parameters
             # The candidate filter is tested on the pool's rows in the same statement (probe_sql).
-            [*filter_params, literal, version, literal, fetch],
+            # The model is tested on the rows the index hands back (pgvector 0.6 cannot push it
+            # into the scan): with one model stored it keeps them all.
+            [*filter_params, literal, version, model_name, literal, fetch],
         )
         rows = cursor.fetchall()
     pool_hits = _hits(rows)
     if not filter_sql:
         if len(pool_hits) < limit and stored:
             # Fewer rows than asked for: a small table, or an index whose entries for deleted
-            # rows (erasures, before VACUUM) used up the scan's ef_search budget.
-            return _exact_vector(rotated, version, limit, "", [])
+            # rows (erasures, before VACUUM) used up the scan's ef_search budget, or another
+            # model's templates filling the pool while two models are stored.
+            return _exact_vector(rotated, version, model_name, limit, "", [])
         return pool_hits
     hits = [hit for hit, row in zip(pool_hits, rows, strict=True) if row[3]][:limit]
     pool_reach = pool_hits[-1].distance if pool_hits else None
@@ -277,7 +295,7 @@ def _hnsw(
             max_distance is not None and pool_reach is not None and pool_reach > max_distance
         )
         if not pool_covers:
-            return _exact_vector(rotated, version, limit, filter_sql, filter_params)
+            return _exact_vector(rotated, version, model_name, limit, filter_sql, filter_params)
     return hits
 
 
@@ -302,7 +320,12 @@ def _set_ef_search(cursor: Any, value: int) -> None:
 
 
 def _exact_vector(
-    rotated: np.ndarray, version: int, limit: int, filter_sql: str, filter_params: list[Any]
+    rotated: np.ndarray,
+    version: int,
+    model_name: str,
+    limit: int,
+    filter_sql: str,
+    filter_params: list[Any],
 ) -> list[Hit]:
     literal = vector_literal(rotated)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -312,11 +335,11 @@ def _exact_vector(
             f"""
             SELECT t.id, t.person_id, t.embedding <-> %s::vector AS distance
             FROM {TEMPLATE_TABLE} t
-            WHERE {_where(version, filter_sql)}
+            WHERE {_where(filter_sql)}
             ORDER BY distance, t.id
             LIMIT %s
             """,  # noqa: S608
-            [literal, version, *filter_params, limit],
+            [literal, version, model_name, *filter_params, limit],
         )
         return _hits(cursor.fetchall())
 
@@ -324,6 +347,7 @@ def _exact_vector(
 def _exact_array(
     rotated: np.ndarray,
     version: int,
+    model_name: str,
     limit: int,
     filter_sql: str,
     filter_params: list[Any],
@@ -343,11 +367,11 @@ def _exact_array(
                 SELECT sum((a - b) * (a - b)) AS squared
                 FROM unnest({column}::double precision[], %s::double precision[]) AS u(a, b)
             ) d
-            WHERE {_where(version, filter_sql)}
+            WHERE {_where(filter_sql)}
             ORDER BY d.squared, t.id
             LIMIT %s
             """,  # noqa: S608
-            [rotated.astype(np.float64).tolist(), version, *filter_params, limit],
+            [rotated.astype(np.float64).tolist(), version, model_name, *filter_params, limit],
         )
         return _hits(cursor.fetchall())
 

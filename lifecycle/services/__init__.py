@@ -10,6 +10,7 @@ them. One module per workflow; callers import the names from here:
   record)
 - ``erasure``: destroy a person at once (consent strips its links first, then the registry)
 - ``export``: everything held about a person, as their own copy
+- ``reenrollment``: move templates to the active engine's model, from kept photos
 - ``retention``: remind, then purge face templates that nobody confirmed
 - ``roster``: an operator's roster entry (name, email, photos, opt-out) becomes an enrolled
   person, for ``manage.py enroll`` and ``manage.py enroll_batch``
@@ -20,6 +21,11 @@ from lifecycle.services.enrollment import EnrollmentResult, PhotoOutcome, person
 from lifecycle.services.erasure import person_erase
 from lifecycle.services.export import person_export
 from lifecycle.services.organisation_verification import organisation_verify
+from lifecycle.services.reenrollment import (
+    ReenrollmentRefused,
+    ReenrollmentSummary,
+    templates_reenroll,
+)
 from lifecycle.services.retention import retention_sweep
 from lifecycle.services.roster import NothingEnrolled, RosterEntryResult, roster_entry_enroll
 
@@ -27,6 +33,8 @@ __all__ = [
     "EnrollmentResult",
     "NothingEnrolled",
     "PhotoOutcome",
+    "ReenrollmentRefused",
+    "ReenrollmentSummary",
     "RosterEntryResult",
     "attestation_create",
     "attestation_revoke",
@@ -36,4 +44,5 @@ __all__ = [
     "person_export",
     "retention_sweep",
     "roster_entry_enroll",
+    "templates_reenroll",
 ]

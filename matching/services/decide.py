@@ -86,6 +86,8 @@ def faces_decide(
                 person_ids=candidates,
                 max_distance=engine.review_threshold,
                 opted_out_only=True,
+                # Only the active model's templates are comparable with the face's embeddings.
+                model_name=engine.name,
             ):
                 known = nearest_by_template.get(hit.template_id)
                 if known is None or hit.distance < known[1]:

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test import override_settings
 
 from matching import selectors
+from matching.engine import get_engine
 from matching.selectors import faces_nearest
 from registry.db import uses_pgvector, vector_literal
 from registry.lib.template_protection import protect
@@ -47,7 +48,8 @@ def store(embeddings: np.ndarray) -> tuple[list[Person], dict[int, np.ndarray]]:
                 person=person,
                 embedding=protect(sample, KEYS[version]),
                 key_version=version,
-                model_name="test",
+                # The active engine's model: the searches compare only its templates.
+                model_name=get_engine().name,
                 model_version="1",
                 quality=1.0,
                 face_px=200,
@@ -148,7 +150,7 @@ def test_hnsw_exact_and_array_paths_return_the_same_answers_with_a_candidate_fil
             filter_sql, params, _probe = selectors._person_filter(candidate_qs)
             column = "t.embedding::real[]" if uses_pgvector() else "t.embedding"
             array_hits += selectors._exact_array(
-                rotated, version, 4, filter_sql, params, column=column
+                rotated, version, get_engine().name, 4, filter_sql, params, column=column
             )
         array_hits.sort(key=lambda h: (h.distance, h.template_id))
         assert [h.template_id for h in array_hits[:4]] == expected
