@@ -17,7 +17,7 @@ from django.conf import settings
 
 from consent.lib.uses import USE_CATEGORIES
 from matching.engine import get_engine
-from matching.lib.imaging import decode_image
+from matching.lib.imaging import decode_image_scaled
 from registry.lib.errors import ValidationFailed
 
 MAX_EMBEDDINGS = 100
@@ -57,11 +57,16 @@ def category_check(category: Any) -> str:
 
 
 def image_faces(*, data: bytes) -> list[FaceObservation]:
-    """Decode (type and pixel checks first) and analyse an image: one observation per face."""
-    image = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+    """Decode (type and pixel checks first) and analyse an image: one observation per face.
+
+    A large image is analysed shrunk; its boxes are given in the pixels of the image as sent.
+    """
+    image = decode_image_scaled(data, max_pixels=settings.MAX_IMAGE_PIXELS)
     return [
-        FaceObservation(box=face.box.as_list(), vector=face.vector)
-        for face in get_engine().analyse(image)
+        FaceObservation(
+            box=[round(value * image.scale) for value in face.box.as_list()], vector=face.vector
+        )
+        for face in get_engine().analyse(image.pixels)
     ]
 
 
