@@ -122,5 +122,7 @@ def test_png_bombs_are_answered_quickly_and_cheaply_through_the_api(tmp_path):
     for answer in (check, enroll):
         # Before: 12 s and 1.3 GB for one, 108 s and 2 GB for ten (docs/benchmarks.md).
         assert answer["seconds"] < 2.0, report
+        # What the bombs add to the process's peak. The process itself (Django, numpy, the
+        # request path) sits at 250-350 MB depending on what the environment loads.
         assert answer["peak_growth_mb"] < 50, report
-        assert answer["peak_mb"] < 300, report
+        assert answer["peak_mb"] < 500, report
