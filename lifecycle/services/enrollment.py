@@ -25,13 +25,23 @@ from matching.engine.errors import (
     NotAnImage,
     UnsupportedImageFormat,
 )
-from matching.lib.imaging import IMAGE_MIME_TYPES, decode_image, sniff_image_type
+from matching.lib.imaging import (
+    IMAGE_MIME_TYPES,
+    PixelBudget,
+    decode_image,
+    sniff_image_type,
+)
 from registry.lib.photo_crypto import encrypt_photo
 from registry.lib.template_protection import protect, unprotect
 from registry.models import FaceTemplate, Person, ReferencePhoto
 from registry.selectors import current_template_key_version, template_key
 
 logger = logging.getLogger(__name__)
+
+#: The pixels one upload's photos may have together: ten 12-megapixel phone photos. Each photo
+#: also has its own limits (``MAX_IMAGE_PIXELS``, lower for PNG and WebP); this bounds what one
+#: request makes the server decode and analyse, whatever the number of photos.
+UPLOAD_MAX_PIXELS = 120_000_000
 
 
 @dataclass
@@ -102,7 +112,9 @@ def _image_error_reason(error: ImageError, data: bytes) -> str:
     return "the image could not be read"
 
 
-def _analyse_photo(filename: str, data: bytes, engine) -> tuple[PhotoOutcome, Any]:
+def _analyse_photo(
+    filename: str, data: bytes, engine, budget: PixelBudget
+) -> tuple[PhotoOutcome, Any]:
     """Decode and analyse one photo; returns its outcome and, when accepted, the face."""
     if len(data) > settings.MAX_IMAGE_BYTES:
         return PhotoOutcome(
@@ -112,7 +124,7 @@ def _analyse_photo(filename: str, data: bytes, engine) -> tuple[PhotoOutcome, An
             f"{settings.MAX_IMAGE_BYTES / 1e6:.0f} MB",
         ), None
     try:
-        image = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+        image = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS, budget=budget)
     except ImageError as error:
         return PhotoOutcome(filename, False, _image_error_reason(error, data)), None
     faces = engine.analyse(image)
@@ -147,8 +159,9 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
     """
     engine = get_engine()
     limit = settings.ENROLLMENT_MAX_PHOTOS
+    budget = PixelBudget(max(UPLOAD_MAX_PIXELS, settings.MAX_IMAGE_PIXELS))
     # Face analysis is slow, so it runs before the row lock is taken.
-    analysed = [(*_analyse_photo(name, data, engine), data) for name, data in images]
+    analysed = [(*_analyse_photo(name, data, engine, budget), data) for name, data in images]
 
     version = current_template_key_version()
     key = template_key(version)

@@ -18,7 +18,7 @@ from django.conf import settings
 
 # ``decide`` (outside this change) still imports the use-category check from here; it is
 from matching.engine import get_engine
-from matching.lib.imaging import decode_image
+from matching.lib.imaging import decode_image_scaled
 from registry.lib.errors import ValidationFailed
 
 MAX_EMBEDDINGS = 100
@@ -46,16 +46,21 @@ class FaceObservation:
 
 
 def image_faces(*, data: bytes) -> list[FaceObservation]:
-    """Decode (type and pixel checks first) and analyse an image: one observation per face."""
-    image = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+    """Decode (type and pixel checks first) and analyse an image: one observation per face.
+
+    A large image is analysed shrunk; its boxes are given in the pixels of the image as sent.
+    """
+    image = decode_image_scaled(data, max_pixels=settings.MAX_IMAGE_PIXELS)
     return [
         FaceObservation(
-            box=face.box.as_list(),
+            box=[round(value * image.scale) for value in face.box.as_list()],
             vector=face.vector,
+            # The face's size where it was embedded (a shrunk copy of a large image): that is
+            # what makes its embedding reliable or noisy.
             face_px=int(face.quality.size_px),
             quality=float(face.quality.score),
         )
-        for face in get_engine().analyse(image)
+        for face in get_engine().analyse(image.pixels)
     ]
 
 
