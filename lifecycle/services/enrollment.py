@@ -112,10 +112,14 @@ def _image_error_reason(error: ImageError, data: bytes) -> str:
     return "the image could not be read"
 
 
-def _analyse_photo(
-    filename: str, data: bytes, engine, budget: PixelBudget
+def photo_analyse(
+    filename: str, data: bytes, engine, budget: PixelBudget | None = None
 ) -> tuple[PhotoOutcome, Any]:
-    """Decode and analyse one photo; returns its outcome and, when accepted, the face."""
+    """Decode and analyse one reference photo as enrollment judges it; returns its outcome and,
+    when accepted, the face. ``budget`` is the pixels left in the request's upload (one photo
+    alone gets the per-upload budget)."""
+    if budget is None:
+        budget = PixelBudget(max(UPLOAD_MAX_PIXELS, settings.MAX_IMAGE_PIXELS))
     if len(data) > settings.MAX_IMAGE_BYTES:
         return PhotoOutcome(
             filename,
@@ -161,7 +165,7 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
     limit = settings.ENROLLMENT_MAX_PHOTOS
     budget = PixelBudget(max(UPLOAD_MAX_PIXELS, settings.MAX_IMAGE_PIXELS))
     # Face analysis is slow, so it runs before the row lock is taken.
-    analysed = [(*_analyse_photo(name, data, engine, budget), data) for name, data in images]
+    analysed = [(*photo_analyse(name, data, engine, budget), data) for name, data in images]
 
     version = current_template_key_version()
     key = template_key(version)

@@ -30,7 +30,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from consent import services as consent_services
-from lifecycle.services.enrollment import _analyse_photo
+from lifecycle.services.enrollment import photo_analyse
 from matching.engine import get_engine
 from matching.engine.base import FaceEmbedding, FaceEngine
 from registry.lib.errors import RegistryError
@@ -132,7 +132,7 @@ def _person_reenroll(
         except PhotoDecryptionError:
             logger.warning("reenrollment person=%s photo=%s undecryptable", person.pk, photo.pk)
             continue
-        outcome, face = _analyse_photo(f"photo {photo.pk}", data, engine)
+        outcome, face = photo_analyse(f"photo {photo.pk}", data, engine)
         if face is None:
             logger.info("reenrollment person=%s photo=%s %s", person.pk, photo.pk, outcome.reason)
             continue
