@@ -38,7 +38,6 @@ from registry.permissions import (
     IsPerson,
     request_organisation,
     request_person,
-    request_scopes,
 )
 
 
@@ -303,7 +302,12 @@ class MyRequestDeclineApi(APIView):
 
 
 class RecordApi(APIView):
-    """One record with its proof: for the person it names and, for a grant, its grantee."""
+    """One record with its proof: for the person it names and, for a grant, its grantee.
+
+    Both read with ``consent:read``: a personal token that only holds ``profile:read`` reads no
+    consent records here, as on ``/me/consent/records``."""
+
+    permission_classes = [HasScopes.require("consent:read")]
 
     @extend_schema(
         operation_id="consent_record",
@@ -314,6 +318,7 @@ class RecordApi(APIView):
                 "ConsentRecordWithProof",
                 {"record": RecordSerializer(), "proof": RecordProofSerializer()},
             ),
+            403: OpenApiResponse(ErrorSerializer),
             404: OpenApiResponse(ErrorSerializer),
         },
     )
@@ -322,11 +327,7 @@ class RecordApi(APIView):
         person = request_person(request)
         organisation = request_organisation(request)
         own = person is not None and record.person_id == person.pk
-        held = (
-            organisation is not None
-            and record.organisation_id == organisation.pk
-            and "consent:read" in request_scopes(request)
-        )
+        held = organisation is not None and record.organisation_id == organisation.pk
         if not (own or held):
             raise NotFound("No such record.", detail={"record_id": record_id})
         return Response(
