@@ -51,7 +51,13 @@ class ConsentRequestsApi(APIView):
             ref_name = "ConsentRequestInput"
 
     class OutputSerializer(ConsentRequestSerializer):
-        person = serializers.CharField(source="person.public_id", allow_null=True)
+        person = serializers.CharField(
+            source="person.public_id",
+            allow_null=True,
+            help_text="public id (sub_...) of the person asked by handle; for an email "
+            "invitation null until the person approves (a decline does not name them), so the "
+            "answer never tells whether the address is registered",
+        )
 
         class Meta:
             ref_name = "OrganisationConsentRequest"
@@ -90,11 +96,7 @@ class ConsentRequestsApi(APIView):
             person=person,
             **values,
         )
-        output = self.OutputSerializer(created).data
-        if created.person_id is not None and handle is None:
-            # Invited by email: do not reveal whether the address belongs to someone registered.
-            output["person"] = None
-        return Response(output, status=201)
+        return Response(self.OutputSerializer(created).data, status=201)
 
 
 class ConsentRequestWithdrawApi(APIView):
