@@ -12,12 +12,12 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent import selectors
 from consent.api.serializers import InclusionProofSerializer, TreeHeadSerializer
 from consent.lib.canonical import parse_json
 from consent.lib.signing import b64encode
+from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer
 from registry.lib.errors import NotFound
 
@@ -38,7 +38,7 @@ class ConsistencyProofSerializer(serializers.Serializer):
         ref_name = "ConsistencyProof"
 
 
-class TreeHeadApi(APIView):
+class TreeHeadApi(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -57,7 +57,7 @@ class TreeHeadApi(APIView):
         return response
 
 
-class LogEntryApi(APIView):
+class LogEntryApi(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -98,7 +98,7 @@ class LogEntryApi(APIView):
         return response
 
 
-class InclusionProofApi(APIView):
+class InclusionProofApi(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -129,7 +129,7 @@ class InclusionProofApi(APIView):
         return response
 
 
-class ConsistencyProofApi(APIView):
+class ConsistencyProofApi(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -162,7 +162,7 @@ class ConsistencyProofApi(APIView):
         return response
 
 
-class PublishedKeysApi(APIView):
+class PublishedKeysApi(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 

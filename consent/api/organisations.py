@@ -10,7 +10,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent import selectors, services
 from consent.api.callers import acting_user, organisation_or_403
@@ -22,12 +21,13 @@ from consent.api.serializers import (
     paginated_response,
 )
 from consent.models import ConsentCheck, RecordKind
+from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer
 from registry.lib.errors import NotFound
 from registry.permissions import HasScopes
 
 
-class ConsentRequestsApi(APIView):
+class ConsentRequestsApi(ApiView):
     permission_classes = [HasScopes.require("consent:request")]
 
     class InputSerializer(serializers.Serializer):
@@ -99,7 +99,7 @@ class ConsentRequestsApi(APIView):
         return Response(self.OutputSerializer(created).data, status=201)
 
 
-class ConsentRequestWithdrawApi(APIView):
+class ConsentRequestWithdrawApi(ApiView):
     permission_classes = [HasScopes.require("consent:request")]
 
     @extend_schema(
@@ -123,7 +123,7 @@ class ConsentRequestWithdrawApi(APIView):
         return Response(ConsentRequestsApi.OutputSerializer(withdrawn).data)
 
 
-class ConsentCheckApi(APIView):
+class ConsentCheckApi(ApiView):
     permission_classes = [HasScopes.require("consent:read")]
 
     class InputSerializer(serializers.Serializer):
@@ -191,7 +191,7 @@ class ConsentCheckApi(APIView):
         )
 
 
-class OrganisationGrantsApi(APIView):
+class OrganisationGrantsApi(ApiView):
     permission_classes = [HasScopes.require("consent:read")]
 
     class OutputSerializer(RecordSerializer):

@@ -16,7 +16,6 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent import selectors, services
 from consent.api.callers import acting_user, person_or_403
@@ -31,6 +30,7 @@ from consent.api.serializers import (
 from consent.lib.signing import b64decode
 from consent.lib.uses import ALL_USES
 from consent.models import RecordKind
+from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer
 from registry.lib.errors import NotFound, ValidationFailed
 from registry.permissions import (
@@ -80,7 +80,7 @@ class RecordProofSerializer(serializers.Serializer):
         ref_name = "ConsentRecordProof"
 
 
-class MyRecordsApi(APIView):
+class MyRecordsApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:read")]
 
     @extend_schema(
@@ -103,7 +103,7 @@ class MyRecordsApi(APIView):
         return paginated_response(request, self, records, RecordSerializer)
 
 
-class MyOptOutsApi(APIView):
+class MyOptOutsApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:write")]
 
     class InputSerializer(SignedDraftSerializer):
@@ -135,7 +135,7 @@ class MyOptOutsApi(APIView):
         return Response(RecordSerializer(record).data, status=201)
 
 
-class MyDraftsApi(APIView):
+class MyDraftsApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:write")]
 
     class InputSerializer(serializers.Serializer):
@@ -191,7 +191,7 @@ class MyDraftsApi(APIView):
         return Response(self.OutputSerializer({"payload": payload}).data)
 
 
-class MyKeysApi(APIView):
+class MyKeysApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:write")]
 
     class InputSerializer(serializers.Serializer):
@@ -236,7 +236,7 @@ class MyKeysApi(APIView):
         return Response(self.OutputSerializer(key).data, status=201)
 
 
-class MyRequestsApi(APIView):
+class MyRequestsApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:read")]
 
     @extend_schema(
@@ -250,7 +250,7 @@ class MyRequestsApi(APIView):
         return paginated_response(request, self, waiting, ConsentRequestSerializer)
 
 
-class MyRequestApproveApi(APIView):
+class MyRequestApproveApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:write")]
 
     @extend_schema(
@@ -278,7 +278,7 @@ class MyRequestApproveApi(APIView):
         return Response(RecordSerializer(grant).data, status=201)
 
 
-class MyRequestDeclineApi(APIView):
+class MyRequestDeclineApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:write")]
 
     @extend_schema(
@@ -301,7 +301,7 @@ class MyRequestDeclineApi(APIView):
         return Response(ConsentRequestSerializer(declined).data)
 
 
-class RecordApi(APIView):
+class RecordApi(ApiView):
     """One record with its proof: for the person it names and, for a grant, its grantee.
 
     Both read with ``consent:read``: a personal token that only holds ``profile:read`` reads no
@@ -338,7 +338,7 @@ class RecordApi(APIView):
         )
 
 
-class RecordRevokeApi(APIView):
+class RecordRevokeApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:write")]
 
     @extend_schema(

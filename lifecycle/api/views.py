@@ -11,11 +11,11 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from lifecycle import services as lifecycle_services
 from registry import scopes
 from registry import selectors as registry_selectors
+from registry.api.base import ApiView
 from registry.api.views import MeApi as RegistryMeApi
 from registry.api.views import TemplateSerializer, person_or_404
 from registry.lib.errors import NotFound, PermissionDeniedError, ValidationFailed
@@ -62,7 +62,7 @@ class EnrollmentSerializer(serializers.Serializer):
         ref_name = "RegistryEnrollment"
 
 
-class MeExportApi(APIView):
+class MeExportApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require(scopes.PROFILE_READ)]
 
     @extend_schema(
@@ -77,7 +77,7 @@ class MeExportApi(APIView):
         return response
 
 
-class MePhotosApi(APIView):
+class MePhotosApi(ApiView):
     permission_classes = [IsPerson, HasScope]
     scopes_by_method = {"GET": [scopes.PROFILE_READ], "POST": [scopes.PROFILE_WRITE]}
     parser_classes = [MultiPartParser]
@@ -132,7 +132,7 @@ def read_uploads(files) -> list[tuple[str, bytes]]:
     return images
 
 
-class AttestationsApi(APIView):
+class AttestationsApi(ApiView):
     """A verifier organisation records how it verified a person's identity."""
 
     permission_classes = [HasScopes.require(scopes.ATTEST_WRITE)]

@@ -12,7 +12,6 @@ from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent.lib.uses import USE_CATEGORIES
 from matching import services
@@ -21,7 +20,8 @@ from matching.lib.imaging import describe_content, sniff_image_type
 from matching.ratelimit import check_rate
 from matching.video.reader import sniff_container
 from registry import scopes
-from registry.api.exceptions import ErrorSerializer
+from registry.api.base import ApiView
+from registry.api.exceptions import ErrorSerializer, kind_of
 from registry.lib.errors import (
     PayloadTooLarge,
     PermissionDeniedError,
@@ -46,7 +46,7 @@ def _organisation(request: Request):
     return organisation
 
 
-class ChecksApi(APIView):
+class ChecksApi(ApiView):
     """POST /api/v1/checks"""
 
     permission_classes = [HasScopes.require(scopes.CHECKS_WRITE)]
@@ -124,8 +124,14 @@ class ChecksApi(APIView):
                 'Send a JSON object: {"category": ..., "embeddings": [[...], ...]}.',
                 code="malformed_request",
             )
+        category = data.get("category")
+        if category is not None and not isinstance(category, str):
+            raise ValidationFailed(
+                f"category: expected a string, got {kind_of(category)}.",
+                detail={"category": "expected a string"},
+            )
         body = services.embeddings_check(
-            category=data.get("category"),
+            category=category,
             embeddings=data.get("embeddings"),
             boxes=data.get("boxes"),
             organisation=organisation,
@@ -186,7 +192,7 @@ class ChecksApi(APIView):
         return Response(services.check_representation(check), status=202)
 
 
-class CheckApi(APIView):
+class CheckApi(ApiView):
     """GET /api/v1/checks/{id}"""
 
     # A key that submits checks may read their results: checks:read or checks:write.
@@ -202,7 +208,7 @@ class CheckApi(APIView):
         return Response(services.check_representation(check))
 
 
-class CheckCancelApi(APIView):
+class CheckCancelApi(ApiView):
     """POST /api/v1/checks/{id}/cancel"""
 
     permission_classes = [HasScopes.require(scopes.CHECKS_WRITE)]

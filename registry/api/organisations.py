@@ -14,9 +14,9 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from registry import scopes, selectors, services
+from registry.api.base import ApiView
 from registry.api.callers import session_user
 from registry.api.serializers import (
     KeyCreateSerializer,
@@ -54,7 +54,7 @@ def _require_owner(role: str | None) -> None:
         raise PermissionDeniedError("Only an owner of the organisation can do this.")
 
 
-class OrganisationsApi(APIView):
+class OrganisationsApi(ApiView):
     permission_classes = [HasScope]
     scopes_by_method = {
         "GET": [scopes.ORGANISATION_READ],
@@ -87,7 +87,7 @@ class OrganisationsApi(APIView):
         return Response(OrganisationSerializer(organisation).data, status=status.HTTP_201_CREATED)
 
 
-class OrganisationApi(APIView):
+class OrganisationApi(ApiView):
     permission_classes = [HasScopes.require(scopes.ORGANISATION_READ)]
     organisation_url_kwarg = "slug"
 
@@ -97,7 +97,7 @@ class OrganisationApi(APIView):
         return Response(OrganisationSerializer(organisation).data)
 
 
-class OrganisationMembersApi(APIView):
+class OrganisationMembersApi(ApiView):
     permission_classes = [HasScope]
     organisation_url_kwarg = "slug"
     scopes_by_method = {
@@ -142,7 +142,7 @@ class OrganisationMembersApi(APIView):
         return Response(self.OutputSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
-class OrganisationKeysApi(APIView):
+class OrganisationKeysApi(ApiView):
     permission_classes = [HasScope]
     organisation_url_kwarg = "slug"
     scopes_by_method = {
@@ -170,7 +170,7 @@ class OrganisationKeysApi(APIView):
         return Response(new_key_body(key, plaintext), status=status.HTTP_201_CREATED)
 
 
-class OrganisationKeyApi(APIView):
+class OrganisationKeyApi(ApiView):
     permission_classes = [HasScopes.require(scopes.ORGANISATION_MANAGE)]
     organisation_url_kwarg = "slug"
 
