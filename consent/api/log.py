@@ -80,6 +80,14 @@ class LogEntryApi(ApiView):
         operation_id="log_entry",
         tags=["transparency log"],
         summary="One log entry with its inclusion proof against the latest signed tree head",
+        parameters=[
+            OpenApiParameter(
+                "index",
+                {"type": "integer", "minimum": 0, "maximum": _MAX_SIZE},
+                OpenApiParameter.PATH,
+                description="entry index, from 0; below the latest signed tree head's size",
+            )
+        ],
         responses={200: OutputSerializer, 404: OpenApiResponse(ErrorSerializer)},
     )
     def get(self, request: Request, index: int) -> Response:
@@ -103,17 +111,23 @@ class InclusionProofApi(ApiView):
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
-        leaf_index = serializers.IntegerField(min_value=0, max_value=_MAX_SIZE)
-        tree_size = serializers.IntegerField(min_value=1, max_value=_MAX_SIZE)
+        leaf_index = serializers.IntegerField(
+            min_value=0, max_value=_MAX_SIZE, help_text="entry index, below tree_size"
+        )
+        tree_size = serializers.IntegerField(
+            min_value=1,
+            max_value=_MAX_SIZE,
+            help_text="size of the tree, at most the latest signed tree head's",
+        )
+
+        class Meta:
+            ref_name = "InclusionProofQuery"
 
     @extend_schema(
         operation_id="log_inclusion_proof",
         tags=["transparency log"],
         summary="Inclusion proof of one entry in the tree of a given size",
-        parameters=[
-            OpenApiParameter("leaf_index", int, required=True, description="entry index"),
-            OpenApiParameter("tree_size", int, required=True, description="size of the tree"),
-        ],
+        parameters=[InputSerializer],
         responses={
             200: InclusionProofSerializer,
             400: OpenApiResponse(ErrorSerializer),
@@ -134,17 +148,23 @@ class ConsistencyProofApi(ApiView):
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
-        first = serializers.IntegerField(min_value=0, max_value=_MAX_SIZE)
-        second = serializers.IntegerField(min_value=0, max_value=_MAX_SIZE)
+        first = serializers.IntegerField(
+            min_value=0, max_value=_MAX_SIZE, help_text="the older tree size, at most `second`"
+        )
+        second = serializers.IntegerField(
+            min_value=0,
+            max_value=_MAX_SIZE,
+            help_text="the newer tree size, at most the latest signed tree head's",
+        )
+
+        class Meta:
+            ref_name = "ConsistencyProofQuery"
 
     @extend_schema(
         operation_id="log_consistency_proof",
         tags=["transparency log"],
         summary="Proof that the tree of size `first` is a prefix of the tree of size `second`",
-        parameters=[
-            OpenApiParameter("first", int, required=True, description="the older tree size"),
-            OpenApiParameter("second", int, required=True, description="the newer tree size"),
-        ],
+        parameters=[InputSerializer],
         responses={
             200: ConsistencyProofSerializer,
             400: OpenApiResponse(ErrorSerializer),

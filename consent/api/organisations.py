@@ -23,12 +23,14 @@ from consent.api.serializers import (
 from consent.models import ConsentCheck, RecordKind
 from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer
+from registry.api.pagination import Pagination
 from registry.lib.errors import NotFound
 from registry.permissions import HasScopes
 
 
 class ConsentRequestsApi(ApiView):
     permission_classes = [HasScopes.require("consent:request")]
+    pagination_class = Pagination
 
     class InputSerializer(serializers.Serializer):
         person = serializers.CharField(
@@ -193,6 +195,7 @@ class ConsentCheckApi(ApiView):
 
 class OrganisationGrantsApi(ApiView):
     permission_classes = [HasScopes.require("consent:read")]
+    pagination_class = Pagination
 
     class OutputSerializer(RecordSerializer):
         person = serializers.CharField(source="person.public_id", allow_null=True)

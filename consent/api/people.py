@@ -32,6 +32,7 @@ from consent.lib.uses import ALL_USES
 from consent.models import RecordKind
 from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer
+from registry.api.pagination import Pagination
 from registry.lib.errors import NotFound, ValidationFailed
 from registry.permissions import (
     HasScopes,
@@ -82,6 +83,7 @@ class RecordProofSerializer(serializers.Serializer):
 
 class MyRecordsApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:read")]
+    pagination_class = Pagination
 
     @extend_schema(
         operation_id="my_consent_records",
@@ -238,6 +240,7 @@ class MyKeysApi(ApiView):
 
 class MyRequestsApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:read")]
+    pagination_class = Pagination
 
     @extend_schema(
         operation_id="my_consent_requests",

@@ -91,7 +91,8 @@ class ConsentRequestSerializer(serializers.Serializer):
 
 
 def paginated_response(request: Request, view: ApiView, queryset, serializer_class) -> Response:
-    """One ``limit``/``offset`` page of ``queryset``, serialized with ``serializer_class``."""
-    paginator = Pagination()
+    """One ``limit``/``offset`` page of ``queryset``, serialized with ``serializer_class``, by
+    the view's ``pagination_class``: the one the OpenAPI schema declares for it."""
+    paginator = (getattr(view, "pagination_class", None) or Pagination)()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)

@@ -17,6 +17,7 @@ from consent.api.serializers import paginated_response
 from consent.models import WebhookDelivery, WebhookEndpoint
 from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer
+from registry.api.pagination import Pagination
 from registry.lib.errors import NotFound
 from registry.permissions import HasScopes
 
@@ -126,6 +127,7 @@ class WebhookEndpointApi(ApiView):
 
 class WebhookDeliveriesApi(ApiView):
     permission_classes = [HasScopes.require("webhooks:manage")]
+    pagination_class = Pagination
 
     @extend_schema(
         operation_id="webhook_deliveries",
