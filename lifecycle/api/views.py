@@ -7,7 +7,7 @@ erasure (``DELETE``) added here, since erasure spans every app.
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -16,6 +16,7 @@ from lifecycle import services as lifecycle_services
 from registry import scopes
 from registry import selectors as registry_selectors
 from registry.api.base import ApiView
+from registry.api.exceptions import ErrorSerializer
 from registry.api.views import MeApi as RegistryMeApi
 from registry.api.views import TemplateSerializer, person_or_404
 from registry.lib.errors import NotFound, PermissionDeniedError, ValidationFailed
@@ -95,7 +96,13 @@ class MePhotosApi(ApiView):
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},
-        responses={201: EnrollmentSerializer, 200: EnrollmentSerializer},
+        responses={
+            201: EnrollmentSerializer,
+            422: OpenApiResponse(
+                ErrorSerializer,
+                description="No photo was accepted; `error.detail` has each photo's verdict.",
+            ),
+        },
     )
     def post(self, request):
         """Upload 1 to 10 reference photos (``photos``, repeated). Each gets a verdict; accepted

@@ -5,9 +5,13 @@ responses it can give, all with the one envelope (``registry.api.exceptions.Erro
 unless the view already documents that status:
 
 - 400 for every operation (any parameter or body can be malformed; a NUL character in the URL is
-  refused by ``ApiView``), 415 for every operation that takes a body;
-- 401 and 403 for every operation that is not public (``AllowAny``);
-- 404 for every operation with a path parameter.
+  refused by ``ApiView``), 413 and 415 for every operation that takes a body;
+- 401, 403 and 404 for every operation that is not public (``AllowAny``): a credential may lack
+  the scope or be the wrong kind of caller, and what the caller acts for (their person, their
+  organisation) or names in the body may not exist or not be visible to them;
+- 404 for every operation with a path parameter;
+- 409 for every write (``POST``, ``PUT``, ``PATCH``, ``DELETE``): services refuse a change that
+  conflicts with the current state (already answered, already registered, already revoked).
 
 Paginated lists are declared by ``pagination_class`` on the view (``registry.api.pagination``),
 which drf-spectacular turns into the ``limit``/``offset`` parameters and the paginated envelope.
@@ -42,11 +46,13 @@ class AutoSchema(openapi.AutoSchema):
         public = AllowAny in getattr(self.view, "permission_classes", ())
         statuses = ["400"]
         if "requestBody" in operation:
-            statuses.append("415")
+            statuses += ["413", "415"]
         if not public:
-            statuses += ["401", "403"]
+            statuses += ["401", "403", "404"]
         if any(p.get("in") == "path" for p in operation.get("parameters", ())):
             statuses.append("404")
+        if self.method in ("POST", "PUT", "PATCH", "DELETE"):
+            statuses.append("409")
         error = self.resolve_serializer(ErrorSerializer, "response").ref
         responses = operation.setdefault("responses", {})
         for status in statuses:
