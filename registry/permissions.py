@@ -1,9 +1,16 @@
 """Scope permissions and who a request acts for.
 
 ``permission_classes = [HasScopes.require("checks:write")]`` or ``permission_classes =
-[HasScope]`` with ``required_scopes = [...]`` on the view. API keys hold exactly the scopes they
-were created with; session users hold the personal scopes for themselves and, for an organisation
-they belong to, the organisation scopes of their role.
+[HasScope]`` with ``required_scopes = [...]`` and/or ``scopes_by_method = {"GET": [...]}`` on the
+view; a requirement may be ``scopes.any_of(a, b)``. Every API operation is guarded this way or is
+explicitly public (``AllowAny``): ``tests/registry/test_every_route_declares_its_scope.py``
+walks the URL conf.
+
+API keys hold exactly the scopes they were created with (organisation keys also see their own
+organisation, ``scopes.ORGANISATION_KEY_IMPLIED_SCOPES``); session users hold the personal scopes
+for themselves and, for an organisation they belong to, the organisation scopes of their role.
+Which organisation that is: the one a view's URL names (``organisation_url_kwarg``), else the
+``X-Organisation`` header, else the user's only membership.
 """
 
 from __future__ import annotations
@@ -71,34 +78,68 @@ def request_person(request) -> Person | None:
     return Person.objects.filter(user=user).first()
 
 
-def request_scopes(request) -> frozenset[str]:
+def _url_membership(user, slug: str) -> Membership | None:
+    return (
+        Membership.objects.select_related("organisation")
+        .filter(user=user, organisation__slug=slug, organisation__suspended_at__isnull=True)
+        .first()
+    )
+
+
+def request_scopes(request, view: Any = None) -> frozenset[str]:
+    """The scopes the caller holds. For a session on a view whose URL names an organisation
+    (``view.organisation_url_kwarg``), the role in that organisation decides, not the header."""
     key = request_api_key(request)
     if key is not None:
-        return frozenset(key.scopes or [])
+        held = frozenset(key.scopes or [])
+        if key.organisation_id:
+            held |= scopes.ORGANISATION_KEY_IMPLIED_SCOPES
+        return held
     user = request_session_user(request)
     if user is None:
         return frozenset()
     held = set(scopes.SESSION_PERSONAL_SCOPES)
-    membership = _session_membership(request, user)
+    url_kwarg = getattr(view, "organisation_url_kwarg", None)
+    if url_kwarg and url_kwarg in (getattr(view, "kwargs", None) or {}):
+        membership = _url_membership(user, view.kwargs[url_kwarg])
+    else:
+        membership = _session_membership(request, user)
     if membership is not None:
         held |= scopes.SESSION_ORGANISATION_SCOPES.get(membership.role, frozenset())
     return frozenset(held)
 
 
+def scopes_required(view: Any, method: str, extra: tuple = ()) -> set:
+    """What ``HasScope`` asks of a caller of ``view`` with ``method``: scope names and
+    ``scopes.AnyOf`` alternatives."""
+    method = "GET" if method.upper() == "HEAD" else method.upper()
+    needed = set(extra) | set(getattr(view, "required_scopes", ()) or ())
+    needed |= set((getattr(view, "scopes_by_method", None) or {}).get(method, ()))
+    return needed
+
+
 class HasScope(BasePermission):
     """Authenticated, and holding every scope in ``required_scopes`` (class or view attribute)
-    and in the view's ``scopes_by_method[request.method]``."""
+    and in the view's ``scopes_by_method[request.method]``. An operation that needs no scope
+    at all is refused: a view that forgot to declare one must not fall back to "any caller"."""
 
-    required_scopes: tuple[str, ...] = ()
+    required_scopes: tuple = ()
     message = "This key does not have the scope this operation needs."
 
     def has_permission(self, request, view: Any) -> bool:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return False  # DRF turns this into 401 (NotAuthenticated)
-        needed = set(self.required_scopes) | set(getattr(view, "required_scopes", ()) or ())
-        needed |= set((getattr(view, "scopes_by_method", None) or {}).get(request.method, ()))
-        missing = needed - request_scopes(request)
+        needed = scopes_required(view, request.method, tuple(self.required_scopes))
+        if not needed:
+            self.message = "This operation declares no scope, so nobody may call it."
+            return False
+        held = request_scopes(request, view)
+        missing = [
+            str(need) if isinstance(need, scopes.AnyOf) else need
+            for need in needed
+            if not (need & held if isinstance(need, scopes.AnyOf) else need in held)
+        ]
         if missing:
             self.message = (
                 "This credential lacks the scope(s) this operation needs: "
@@ -111,12 +152,15 @@ class HasScope(BasePermission):
 
 class HasScopes:
     @staticmethod
-    def require(*required: str) -> type[HasScope]:
-        unknown = set(required) - set(scopes.ALL_SCOPES)
+    def require(*required: str | scopes.AnyOf) -> type[HasScope]:
+        names = set()
+        for need in required:
+            names |= need if isinstance(need, scopes.AnyOf) else {need}
+        unknown = names - set(scopes.ALL_SCOPES)
         if unknown:
             raise ValueError(f"unknown scopes: {sorted(unknown)}")
         return type(
-            "HasScopes_" + "_".join(s.replace(":", "_") for s in required),
+            "HasScopes_" + "_".join(str(s).replace(":", "_").replace(" ", "_") for s in required),
             (HasScope,),
             {"required_scopes": tuple(required)},
         )

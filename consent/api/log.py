@@ -12,12 +12,12 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent import selectors
 from consent.api.serializers import InclusionProofSerializer, TreeHeadSerializer
 from consent.lib.canonical import parse_json
 from consent.lib.signing import b64encode
+from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer
 from registry.lib.errors import NotFound
 
@@ -38,7 +38,7 @@ class ConsistencyProofSerializer(serializers.Serializer):
         ref_name = "ConsistencyProof"
 
 
-class TreeHeadApi(APIView):
+class TreeHeadApi(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -57,7 +57,7 @@ class TreeHeadApi(APIView):
         return response
 
 
-class LogEntryApi(APIView):
+class LogEntryApi(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -80,6 +80,14 @@ class LogEntryApi(APIView):
         operation_id="log_entry",
         tags=["transparency log"],
         summary="One log entry with its inclusion proof against the latest signed tree head",
+        parameters=[
+            OpenApiParameter(
+                "index",
+                {"type": "integer", "minimum": 0, "maximum": _MAX_SIZE},
+                OpenApiParameter.PATH,
+                description="entry index, from 0; below the latest signed tree head's size",
+            )
+        ],
         responses={200: OutputSerializer, 404: OpenApiResponse(ErrorSerializer)},
     )
     def get(self, request: Request, index: int) -> Response:
@@ -98,22 +106,28 @@ class LogEntryApi(APIView):
         return response
 
 
-class InclusionProofApi(APIView):
+class InclusionProofApi(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
-        leaf_index = serializers.IntegerField(min_value=0, max_value=_MAX_SIZE)
-        tree_size = serializers.IntegerField(min_value=1, max_value=_MAX_SIZE)
+        leaf_index = serializers.IntegerField(
+            min_value=0, max_value=_MAX_SIZE, help_text="entry index, below tree_size"
+        )
+        tree_size = serializers.IntegerField(
+            min_value=1,
+            max_value=_MAX_SIZE,
+            help_text="size of the tree, at most the latest signed tree head's",
+        )
+
+        class Meta:
+            ref_name = "InclusionProofQuery"
 
     @extend_schema(
         operation_id="log_inclusion_proof",
         tags=["transparency log"],
         summary="Inclusion proof of one entry in the tree of a given size",
-        parameters=[
-            OpenApiParameter("leaf_index", int, required=True, description="entry index"),
-            OpenApiParameter("tree_size", int, required=True, description="size of the tree"),
-        ],
+        parameters=[InputSerializer],
         responses={
             200: InclusionProofSerializer,
             400: OpenApiResponse(ErrorSerializer),
@@ -129,22 +143,28 @@ class InclusionProofApi(APIView):
         return response
 
 
-class ConsistencyProofApi(APIView):
+class ConsistencyProofApi(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
-        first = serializers.IntegerField(min_value=0, max_value=_MAX_SIZE)
-        second = serializers.IntegerField(min_value=0, max_value=_MAX_SIZE)
+        first = serializers.IntegerField(
+            min_value=0, max_value=_MAX_SIZE, help_text="the older tree size, at most `second`"
+        )
+        second = serializers.IntegerField(
+            min_value=0,
+            max_value=_MAX_SIZE,
+            help_text="the newer tree size, at most the latest signed tree head's",
+        )
+
+        class Meta:
+            ref_name = "ConsistencyProofQuery"
 
     @extend_schema(
         operation_id="log_consistency_proof",
         tags=["transparency log"],
         summary="Proof that the tree of size `first` is a prefix of the tree of size `second`",
-        parameters=[
-            OpenApiParameter("first", int, required=True, description="the older tree size"),
-            OpenApiParameter("second", int, required=True, description="the newer tree size"),
-        ],
+        parameters=[InputSerializer],
         responses={
             200: ConsistencyProofSerializer,
             400: OpenApiResponse(ErrorSerializer),
@@ -162,7 +182,7 @@ class ConsistencyProofApi(APIView):
         return response
 
 
-class PublishedKeysApi(APIView):
+class PublishedKeysApi(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 

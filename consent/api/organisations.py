@@ -10,7 +10,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent import selectors, services
 from consent.api.callers import acting_user, organisation_or_403
@@ -22,13 +21,16 @@ from consent.api.serializers import (
     paginated_response,
 )
 from consent.models import ConsentCheck, RecordKind
+from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer
+from registry.api.pagination import Pagination
 from registry.lib.errors import NotFound
 from registry.permissions import HasScopes
 
 
-class ConsentRequestsApi(APIView):
+class ConsentRequestsApi(ApiView):
     permission_classes = [HasScopes.require("consent:request")]
+    pagination_class = Pagination
 
     class InputSerializer(serializers.Serializer):
         person = serializers.CharField(
@@ -51,7 +53,13 @@ class ConsentRequestsApi(APIView):
             ref_name = "ConsentRequestInput"
 
     class OutputSerializer(ConsentRequestSerializer):
-        person = serializers.CharField(source="person.public_id", allow_null=True)
+        person = serializers.CharField(
+            source="person.public_id",
+            allow_null=True,
+            help_text="public id (sub_...) of the person asked by handle; for an email "
+            "invitation null until the person approves (a decline does not name them), so the "
+            "answer never tells whether the address is registered",
+        )
 
         class Meta:
             ref_name = "OrganisationConsentRequest"
@@ -90,14 +98,10 @@ class ConsentRequestsApi(APIView):
             person=person,
             **values,
         )
-        output = self.OutputSerializer(created).data
-        if created.person_id is not None and handle is None:
-            # Invited by email: do not reveal whether the address belongs to someone registered.
-            output["person"] = None
-        return Response(output, status=201)
+        return Response(self.OutputSerializer(created).data, status=201)
 
 
-class ConsentRequestWithdrawApi(APIView):
+class ConsentRequestWithdrawApi(ApiView):
     permission_classes = [HasScopes.require("consent:request")]
 
     @extend_schema(
@@ -121,7 +125,7 @@ class ConsentRequestWithdrawApi(APIView):
         return Response(ConsentRequestsApi.OutputSerializer(withdrawn).data)
 
 
-class ConsentCheckApi(APIView):
+class ConsentCheckApi(ApiView):
     permission_classes = [HasScopes.require("consent:read")]
 
     class InputSerializer(serializers.Serializer):
@@ -189,8 +193,9 @@ class ConsentCheckApi(APIView):
         )
 
 
-class OrganisationGrantsApi(APIView):
+class OrganisationGrantsApi(ApiView):
     permission_classes = [HasScopes.require("consent:read")]
+    pagination_class = Pagination
 
     class OutputSerializer(RecordSerializer):
         person = serializers.CharField(source="person.public_id", allow_null=True)

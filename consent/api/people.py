@@ -16,7 +16,6 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent import selectors, services
 from consent.api.callers import acting_user, person_or_403
@@ -31,14 +30,15 @@ from consent.api.serializers import (
 from consent.lib.signing import b64decode
 from consent.lib.uses import ALL_USES
 from consent.models import RecordKind
+from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer
+from registry.api.pagination import Pagination
 from registry.lib.errors import NotFound, ValidationFailed
 from registry.permissions import (
     HasScopes,
     IsPerson,
     request_organisation,
     request_person,
-    request_scopes,
 )
 
 
@@ -81,8 +81,9 @@ class RecordProofSerializer(serializers.Serializer):
         ref_name = "ConsentRecordProof"
 
 
-class MyRecordsApi(APIView):
+class MyRecordsApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:read")]
+    pagination_class = Pagination
 
     @extend_schema(
         operation_id="my_consent_records",
@@ -104,7 +105,7 @@ class MyRecordsApi(APIView):
         return paginated_response(request, self, records, RecordSerializer)
 
 
-class MyOptOutsApi(APIView):
+class MyOptOutsApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:write")]
 
     class InputSerializer(SignedDraftSerializer):
@@ -136,7 +137,7 @@ class MyOptOutsApi(APIView):
         return Response(RecordSerializer(record).data, status=201)
 
 
-class MyDraftsApi(APIView):
+class MyDraftsApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:write")]
 
     class InputSerializer(serializers.Serializer):
@@ -192,7 +193,7 @@ class MyDraftsApi(APIView):
         return Response(self.OutputSerializer({"payload": payload}).data)
 
 
-class MyKeysApi(APIView):
+class MyKeysApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:write")]
 
     class InputSerializer(serializers.Serializer):
@@ -237,8 +238,9 @@ class MyKeysApi(APIView):
         return Response(self.OutputSerializer(key).data, status=201)
 
 
-class MyRequestsApi(APIView):
+class MyRequestsApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:read")]
+    pagination_class = Pagination
 
     @extend_schema(
         operation_id="my_consent_requests",
@@ -251,7 +253,7 @@ class MyRequestsApi(APIView):
         return paginated_response(request, self, waiting, ConsentRequestSerializer)
 
 
-class MyRequestApproveApi(APIView):
+class MyRequestApproveApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:write")]
 
     @extend_schema(
@@ -279,7 +281,7 @@ class MyRequestApproveApi(APIView):
         return Response(RecordSerializer(grant).data, status=201)
 
 
-class MyRequestDeclineApi(APIView):
+class MyRequestDeclineApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:write")]
 
     @extend_schema(
@@ -302,8 +304,13 @@ class MyRequestDeclineApi(APIView):
         return Response(ConsentRequestSerializer(declined).data)
 
 
-class RecordApi(APIView):
-    """One record with its proof: for the person it names and, for a grant, its grantee."""
+class RecordApi(ApiView):
+    """One record with its proof: for the person it names and, for a grant, its grantee.
+
+    Both read with ``consent:read``: a personal token that only holds ``profile:read`` reads no
+    consent records here, as on ``/me/consent/records``."""
+
+    permission_classes = [HasScopes.require("consent:read")]
 
     @extend_schema(
         operation_id="consent_record",
@@ -314,6 +321,7 @@ class RecordApi(APIView):
                 "ConsentRecordWithProof",
                 {"record": RecordSerializer(), "proof": RecordProofSerializer()},
             ),
+            403: OpenApiResponse(ErrorSerializer),
             404: OpenApiResponse(ErrorSerializer),
         },
     )
@@ -322,11 +330,7 @@ class RecordApi(APIView):
         person = request_person(request)
         organisation = request_organisation(request)
         own = person is not None and record.person_id == person.pk
-        held = (
-            organisation is not None
-            and record.organisation_id == organisation.pk
-            and "consent:read" in request_scopes(request)
-        )
+        held = organisation is not None and record.organisation_id == organisation.pk
         if not (own or held):
             raise NotFound("No such record.", detail={"record_id": record_id})
         return Response(
@@ -337,7 +341,7 @@ class RecordApi(APIView):
         )
 
 
-class RecordRevokeApi(APIView):
+class RecordRevokeApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require("consent:write")]
 
     @extend_schema(

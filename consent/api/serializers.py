@@ -7,13 +7,13 @@ types from them, so they stay put when code moves.
 from __future__ import annotations
 
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent.lib.uses import MEDIA_TYPES, USE_CATEGORIES
 from consent.models import Record
+from registry.api.base import ApiView
+from registry.api.pagination import Pagination
 
 # Plain strings in the schema (the services validate against consent.lib.uses and answer
 # with the allowed values), so one vocabulary does not become several OpenAPI enums.
@@ -90,8 +90,9 @@ class ConsentRequestSerializer(serializers.Serializer):
         ref_name = "ConsentRequest"
 
 
-def paginated_response(request: Request, view: APIView, queryset, serializer_class) -> Response:
-    """One ``limit``/``offset`` page of ``queryset``, serialized with ``serializer_class``."""
-    paginator = LimitOffsetPagination()
+def paginated_response(request: Request, view: ApiView, queryset, serializer_class) -> Response:
+    """One ``limit``/``offset`` page of ``queryset``, serialized with ``serializer_class``, by
+    the view's ``pagination_class``: the one the OpenAPI schema declares for it."""
+    paginator = (getattr(view, "pagination_class", None) or Pagination)()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)

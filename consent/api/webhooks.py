@@ -10,13 +10,14 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent import selectors, services
 from consent.api.callers import acting_user, organisation_or_403
 from consent.api.serializers import paginated_response
 from consent.models import WebhookDelivery, WebhookEndpoint
+from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer
+from registry.api.pagination import Pagination
 from registry.lib.errors import NotFound
 from registry.permissions import HasScopes
 
@@ -61,7 +62,7 @@ def _endpoint_of(request: Request, endpoint_id: str) -> WebhookEndpoint:
     return endpoint
 
 
-class WebhookEndpointsApi(APIView):
+class WebhookEndpointsApi(ApiView):
     permission_classes = [HasScopes.require("webhooks:manage")]
 
     class InputSerializer(serializers.Serializer):
@@ -110,7 +111,7 @@ class WebhookEndpointsApi(APIView):
         return Response(output, status=201)
 
 
-class WebhookEndpointApi(APIView):
+class WebhookEndpointApi(ApiView):
     permission_classes = [HasScopes.require("webhooks:manage")]
 
     @extend_schema(
@@ -124,8 +125,9 @@ class WebhookEndpointApi(APIView):
         return Response(status=204)
 
 
-class WebhookDeliveriesApi(APIView):
+class WebhookDeliveriesApi(ApiView):
     permission_classes = [HasScopes.require("webhooks:manage")]
+    pagination_class = Pagination
 
     @extend_schema(
         operation_id="webhook_deliveries",
@@ -141,7 +143,7 @@ class WebhookDeliveriesApi(APIView):
         return paginated_response(request, self, deliveries, WebhookDeliverySerializer)
 
 
-class WebhookRedeliverApi(APIView):
+class WebhookRedeliverApi(ApiView):
     permission_classes = [HasScopes.require("webhooks:manage")]
 
     @extend_schema(

@@ -2,8 +2,15 @@
 
 Approval logs a grant (``consent.services.records.grant_record``) with exactly the requested
 terms: ``grant_draft`` and ``consent_request_approve`` both take them from ``_requested_terms``,
-so a person's signature over the draft covers what is logged. A request addressed by email never
-reveals whether the address belongs to someone registered.
+so a person's signature over the draft covers what is logged.
+
+A request addressed by email never reveals whether the address belongs to someone registered:
+it is stored, answered and mailed the same way for every address (no lookup of the address at
+all, so not even the timing differs), and reaches a registered person through the verified
+address of their account (``selectors.requests_waiting``). The studio learns who the person is
+only when they approve, since the grant names them. A decline tells the studio the answer but
+not who gave it: declining must not cost the person the privacy that not answering keeps, so a
+declined email invitation stays unlinked from the person (and is no longer in their export).
 """
 
 from __future__ import annotations
@@ -82,21 +89,15 @@ def consent_request_create(
         valid_from=valid_from,
         valid_until=valid_until,
     )
-    invite_email = ""
-    if email:
-        invite_email = email.strip().lower()
-        person = (
-            Person.objects.filter(user__email__iexact=invite_email, user__isnull=False)
-            .exclude(user__email_verified_at__isnull=True)
-            .first()
-        )
+    # Never looked up: the same work, rows and email whether or not the address is registered.
+    invite_email = email.strip().lower() if email else ""
     with transaction.atomic():
         request = ConsentRequest.objects.create(
             request_id=new_id("creq"),
             organisation=organisation,
             requested_by=requested_by,
-            person=person,
-            invite_email="" if person else invite_email,
+            person=None if invite_email else person,
+            invite_email=invite_email,
             purpose=purpose,
             categories=cleaned_categories,
             media_types=cleaned_media,
@@ -180,11 +181,12 @@ def consent_request_decline(
     _require_actor_is(person, actor)
     with transaction.atomic():
         locked = _lock_request_for(request=request, person=person)
-        locked.person = person
+        # ``person`` is left as it was: set when the studio asked by handle (it knows whom it
+        # asked), empty for an email invitation (the studio learns the answer, not who gave it).
         locked.invite_email = ""
         locked.status = ConsentRequest.Status.DECLINED
         locked.answered_at = timezone.now()
-        locked.save(update_fields=["person", "invite_email", "status", "answered_at"])
+        locked.save(update_fields=["invite_email", "status", "answered_at"])
     return locked
 
 

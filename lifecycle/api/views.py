@@ -7,17 +7,18 @@ erasure (``DELETE``) added here, since erasure spans every app.
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from lifecycle import services as lifecycle_services
 from registry import scopes
 from registry import selectors as registry_selectors
 from registry.api.accounts import MeApi as RegistryMeApi
+from registry.api.base import ApiView
 from registry.api.callers import person_or_404
+from registry.api.exceptions import ErrorSerializer
 from registry.api.serializers import TemplateSerializer
 from registry.lib.errors import NotFound, PermissionDeniedError, ValidationFailed
 from registry.permissions import (
@@ -63,7 +64,7 @@ class EnrollmentSerializer(serializers.Serializer):
         ref_name = "RegistryEnrollment"
 
 
-class MeExportApi(APIView):
+class MeExportApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require(scopes.PROFILE_READ)]
 
     @extend_schema(
@@ -78,7 +79,7 @@ class MeExportApi(APIView):
         return response
 
 
-class MePhotosApi(APIView):
+class MePhotosApi(ApiView):
     permission_classes = [IsPerson, HasScope]
     scopes_by_method = {"GET": [scopes.PROFILE_READ], "POST": [scopes.PROFILE_WRITE]}
     parser_classes = [MultiPartParser]
@@ -96,7 +97,13 @@ class MePhotosApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},
-        responses={201: EnrollmentSerializer, 200: EnrollmentSerializer},
+        responses={
+            201: EnrollmentSerializer,
+            422: OpenApiResponse(
+                ErrorSerializer,
+                description="No photo was accepted; `error.detail` has each photo's verdict.",
+            ),
+        },
     )
     def post(self, request):
         """Upload 1 to 10 reference photos (``photos``, repeated). Each gets a verdict; accepted
@@ -133,7 +140,7 @@ def read_uploads(files) -> list[tuple[str, bytes]]:
     return images
 
 
-class AttestationsApi(APIView):
+class AttestationsApi(ApiView):
     """A verifier organisation records how it verified a person's identity."""
 
     permission_classes = [HasScopes.require(scopes.ATTEST_WRITE)]

@@ -12,7 +12,6 @@ from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent.lib.uses import USE_CATEGORIES
 from matching import services
@@ -21,14 +20,15 @@ from matching.lib.imaging import describe_content, sniff_image_type
 from matching.ratelimit import check_rate
 from matching.video.reader import sniff_container
 from registry import scopes
-from registry.api.exceptions import ErrorSerializer
+from registry.api.base import ApiView
+from registry.api.exceptions import ErrorSerializer, kind_of
 from registry.lib.errors import (
     PayloadTooLarge,
     PermissionDeniedError,
     UnsupportedMediaType,
     ValidationFailed,
 )
-from registry.permissions import HasScope, HasScopes, request_api_key, request_organisation
+from registry.permissions import HasScopes, request_api_key, request_organisation
 
 # Multipart framing around the file; a request longer than the largest file plus this is refused
 # from its Content-Length, before a byte of it is read.
@@ -46,17 +46,7 @@ def _organisation(request: Request):
     return organisation
 
 
-class ChecksReadOrWrite(HasScope):
-    """checks:read or checks:write: a key that submits checks may read their results."""
-
-    def has_permission(self, request, view) -> bool:
-        checks = [HasScopes.require(s)() for s in (scopes.CHECKS_READ, scopes.CHECKS_WRITE)]
-        allowed = [check.has_permission(request, view) for check in checks]
-        self.message = "This credential needs the checks:read or checks:write scope."
-        return any(allowed)
-
-
-class ChecksApi(APIView):
+class ChecksApi(ApiView):
     """POST /api/v1/checks"""
 
     permission_classes = [HasScopes.require(scopes.CHECKS_WRITE)]
@@ -134,8 +124,14 @@ class ChecksApi(APIView):
                 'Send a JSON object: {"category": ..., "embeddings": [[...], ...]}.',
                 code="malformed_request",
             )
+        category = data.get("category")
+        if category is not None and not isinstance(category, str):
+            raise ValidationFailed(
+                f"category: expected a string, got {kind_of(category)}.",
+                detail={"category": "expected a string"},
+            )
         body = services.embeddings_check(
-            category=data.get("category"),
+            category=category,
             embeddings=data.get("embeddings"),
             boxes=data.get("boxes"),
             organisation=organisation,
@@ -196,10 +192,11 @@ class ChecksApi(APIView):
         return Response(services.check_representation(check), status=202)
 
 
-class CheckApi(APIView):
+class CheckApi(ApiView):
     """GET /api/v1/checks/{id}"""
 
-    permission_classes = [ChecksReadOrWrite]
+    # A key that submits checks may read their results: checks:read or checks:write.
+    permission_classes = [HasScopes.require(scopes.any_of(scopes.CHECKS_READ, scopes.CHECKS_WRITE))]
 
     @extend_schema(
         operation_id="checks_retrieve",
@@ -211,7 +208,7 @@ class CheckApi(APIView):
         return Response(services.check_representation(check))
 
 
-class CheckCancelApi(APIView):
+class CheckCancelApi(ApiView):
     """POST /api/v1/checks/{id}/cancel"""
 
     permission_classes = [HasScopes.require(scopes.CHECKS_WRITE)]

@@ -12,9 +12,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from registry import scopes, services
+from registry.api.base import ApiView
 from registry.api.callers import person_or_404, session_user
 from registry.api.serializers import (
     KeyCreateSerializer,
@@ -28,7 +28,7 @@ from registry.permissions import HasScope, HasScopes, IsPerson
 # --- Sign-up and verification -----------------------------------------------------------------
 
 
-class SignupApi(APIView):
+class SignupApi(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -49,7 +49,7 @@ class SignupApi(APIView):
         return Response(PersonSerializer(person).data, status=status.HTTP_201_CREATED)
 
 
-class VerifyEmailApi(APIView):
+class VerifyEmailApi(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -71,7 +71,7 @@ class VerifyEmailApi(APIView):
 # --- The person's own data --------------------------------------------------------------------
 
 
-class MeApi(APIView):
+class MeApi(ApiView):
     permission_classes = [IsPerson, HasScope]
     scopes_by_method = {
         "GET": [scopes.PROFILE_READ],
@@ -97,7 +97,7 @@ class MeApi(APIView):
         return Response(PersonSerializer(person).data)
 
 
-class MeConfirmTemplatesApi(APIView):
+class MeConfirmTemplatesApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require(scopes.PROFILE_WRITE)]
 
     @extend_schema(request=None, responses=PersonSerializer)
@@ -106,7 +106,7 @@ class MeConfirmTemplatesApi(APIView):
         return Response(PersonSerializer(person).data)
 
 
-class MePhotoApi(APIView):
+class MePhotoApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require(scopes.PROFILE_WRITE)]
 
     @extend_schema(responses={204: None})
@@ -115,7 +115,7 @@ class MePhotoApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MeTokensApi(APIView):
+class MeTokensApi(ApiView):
     """Personal tokens: created only from a signed-in session, never by another token."""
 
     permission_classes = [IsPerson, HasScopes.require(scopes.PROFILE_READ)]
@@ -134,7 +134,7 @@ class MeTokensApi(APIView):
         return Response(new_key_body(key, plaintext), status=status.HTTP_201_CREATED)
 
 
-class MeTokenApi(APIView):
+class MeTokenApi(ApiView):
     permission_classes = [IsPerson, HasScopes.require(scopes.PROFILE_WRITE)]
 
     @extend_schema(responses={204: None})

@@ -93,7 +93,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
     detail: Any = exc.detail
     if isinstance(exc, drf.ValidationError):
-        message = _first_validation_message(exc.detail) or message
+        detail = _say_what_was_expected(exc.detail, _sent(context))
+        message = _first_validation_message(detail) or message
     elif isinstance(detail, str) or hasattr(detail, "code"):
         # DRF's own messages are already human ("Malformed JSON: ..."): use them as the message.
         message = str(detail)
@@ -110,11 +111,114 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return Response(error_body(code, message, detail), status=exc.status_code, headers=headers)
 
 
+# DRF's messages for a value of the wrong type ("Not a valid string.") say neither what was
+# expected nor what came. Recognised by code and text, they become "expected a string, got a
+# list", naming the type of what the client sent (looked up at the field's place in the body or
+# query), never echoing large values or anything of the server's.
+_WRONG_TYPE = {
+    ("invalid", "Not a valid string."): "a string",
+    ("invalid", "A valid integer is required."): "an integer",
+    ("max_string_length", "String value too large."): "an integer of reasonable size",
+    ("invalid", "A valid number is required."): "a number",
+    ("invalid", "Must be a valid boolean."): "true or false",
+    ("not_a_list", None): "a list",
+    ("not_a_dict", None): "an object",
+    ("invalid", "Invalid data. Expected a dictionary"): "a JSON object",
+    ("invalid", "The submitted data was not a file."): "a file",
+    ("invalid", "Datetime has wrong format."): "a date and time such as 2027-01-31T12:00:00Z",
+}
+_UNKNOWN = object()
+
+
+def _sent(context: dict) -> Any:
+    """What the client sent, for naming the type of a wrong value: the body, else the query."""
+    request = context.get("request") if context else None
+    if request is None:
+        return _UNKNOWN
+    try:
+        data = request.data
+    except Exception:  # noqa: BLE001 - the body could not be parsed: nothing to look up
+        return _UNKNOWN
+    if data is None or (isinstance(data, dict) and not data):
+        return request.query_params
+    return data
+
+
+def kind_of(value: Any) -> str:
+    """How an error message names the JSON type of what a client sent."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        # Short printable strings are named (query parameters are always strings, so "got a
+        # string" alone would not help); long ones are not echoed.
+        return f'the string "{value}"' if len(value) <= 20 and value.isprintable() else "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if hasattr(value, "read"):
+        return "a file"
+    return "a value of another type"
+
+
+def _child(data: Any, key: Any) -> Any:
+    if data is _UNKNOWN:
+        return _UNKNOWN
+    if hasattr(data, "getlist") and isinstance(key, str):  # QueryDict: one value per name
+        values = data.getlist(key)
+        return values[0] if len(values) == 1 else (values or _UNKNOWN)
+    if isinstance(data, dict):
+        return data.get(key, _UNKNOWN)
+    if isinstance(data, list | tuple):
+        try:
+            return data[int(key)]
+        except (ValueError, IndexError, TypeError):
+            return _UNKNOWN
+    return _UNKNOWN
+
+
+def _wrong_type_message(error: Any, sent: Any) -> str | None:
+    code, text = getattr(error, "code", None), str(error)
+    for (known_code, known_text), expected in _WRONG_TYPE.items():
+        if code == known_code and (known_text is None or text.startswith(known_text)):
+            if sent is _UNKNOWN:
+                return f"expected {expected}."
+            return f"expected {expected}, got {kind_of(sent)}."
+    if code == "invalid_choice" and sent is not _UNKNOWN and not isinstance(sent, str):
+        return f"expected one of the allowed values (a string), got {kind_of(sent)}."
+    return None
+
+
+def _say_what_was_expected(detail: Any, sent: Any) -> Any:
+    """DRF's validation detail with wrong-type messages that say what was expected and got."""
+    if isinstance(detail, dict):
+        return {
+            key: _say_what_was_expected(
+                value, sent if key == "non_field_errors" else _child(sent, key)
+            )
+            for key, value in detail.items()
+        }
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            return [_wrong_type_message(item, sent) or str(item) for item in detail]
+        return [_say_what_was_expected(item, _child(sent, i)) for i, item in enumerate(detail)]
+    return _wrong_type_message(detail, sent) or str(detail)
+
+
 def _first_validation_message(detail: Any, path: str = "") -> str | None:
     """Turn DRF's nested validation errors into one readable sentence for ``message``."""
     if isinstance(detail, dict):
         for key, value in detail.items():
-            prefix = path if key == "non_field_errors" else (f"{path}.{key}" if path else key)
+            if key == "non_field_errors":
+                prefix = path
+            elif isinstance(key, int) or str(key).isdigit():
+                prefix = f"{path}[{key}]"
+            else:
+                prefix = f"{path}.{key}" if path else key
             found = _first_validation_message(value, prefix)
             if found:
                 return found

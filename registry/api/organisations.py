@@ -1,8 +1,12 @@
 """Registry API for organisations: listing and creating them, their members and their API keys.
 
-An organisation's members see only that organisation and owners manage its members and keys; an
-organisation API key sees only its own organisation and never manages keys. Any organisation the
-caller may not see is a 404, so callers cannot learn which organisations exist.
+Scopes (``registry.scopes``): ``organisation:read`` to see an organisation (every organisation
+key holds it for its own organisation, every signed-in member for theirs); ``members:read`` to
+list its members and keys and ``organisation:create`` to create one, which only signed-in
+sessions hold; ``organisation:manage`` to add members and create or revoke keys, which only the
+organisation's owners' sessions hold, so no API key, organisation or personal, ever manages
+keys. Personal tokens hold none of these. Any organisation the caller may not see is a 404, so
+callers cannot learn which organisations exist.
 """
 
 from __future__ import annotations
@@ -10,9 +14,9 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from registry import selectors, services
+from registry import scopes, selectors, services
+from registry.api.base import ApiView
 from registry.api.callers import session_user
 from registry.api.serializers import (
     KeyCreateSerializer,
@@ -23,7 +27,7 @@ from registry.api.serializers import (
 )
 from registry.lib.errors import NotFound, PermissionDeniedError
 from registry.models import MembershipRole, Organisation, OrganisationKind, User
-from registry.permissions import request_api_key, request_organisation
+from registry.permissions import HasScope, HasScopes, request_api_key, request_organisation
 
 
 def _organisation_for(request, slug: str) -> tuple[Organisation, str | None]:
@@ -44,11 +48,19 @@ def _organisation_for(request, slug: str) -> tuple[Organisation, str | None]:
 
 
 def _require_owner(role: str | None) -> None:
+    # HasScope already asked for organisation:manage, which only owners' sessions hold; this
+    # second look at the role of the organisation found keeps the two from ever drifting apart.
     if role != MembershipRole.OWNER:
         raise PermissionDeniedError("Only an owner of the organisation can do this.")
 
 
-class OrganisationsApi(APIView):
+class OrganisationsApi(ApiView):
+    permission_classes = [HasScope]
+    scopes_by_method = {
+        "GET": [scopes.ORGANISATION_READ],
+        "POST": [scopes.ORGANISATION_CREATE],
+    }
+
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         kind = serializers.ChoiceField(choices=OrganisationKind.choices)
@@ -75,14 +87,24 @@ class OrganisationsApi(APIView):
         return Response(OrganisationSerializer(organisation).data, status=status.HTTP_201_CREATED)
 
 
-class OrganisationApi(APIView):
+class OrganisationApi(ApiView):
+    permission_classes = [HasScopes.require(scopes.ORGANISATION_READ)]
+    organisation_url_kwarg = "slug"
+
     @extend_schema(responses=OrganisationSerializer)
     def get(self, request, slug: str):
         organisation, _role = _organisation_for(request, slug)
         return Response(OrganisationSerializer(organisation).data)
 
 
-class OrganisationMembersApi(APIView):
+class OrganisationMembersApi(ApiView):
+    permission_classes = [HasScope]
+    organisation_url_kwarg = "slug"
+    scopes_by_method = {
+        "GET": [scopes.MEMBERS_READ],
+        "POST": [scopes.ORGANISATION_MANAGE],
+    }
+
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField()
         role = serializers.ChoiceField(choices=MembershipRole.choices)
@@ -100,7 +122,6 @@ class OrganisationMembersApi(APIView):
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request, slug: str):
-        session_user(request)  # members' emails are for members, not for API keys
         organisation, _role = _organisation_for(request, slug)
         members = organisation.memberships.select_related("user").order_by("created_at")
         return Response(self.OutputSerializer(members, many=True).data)
@@ -121,10 +142,16 @@ class OrganisationMembersApi(APIView):
         return Response(self.OutputSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
-class OrganisationKeysApi(APIView):
+class OrganisationKeysApi(ApiView):
+    permission_classes = [HasScope]
+    organisation_url_kwarg = "slug"
+    scopes_by_method = {
+        "GET": [scopes.MEMBERS_READ],
+        "POST": [scopes.ORGANISATION_MANAGE],
+    }
+
     @extend_schema(responses=KeySerializer(many=True))
     def get(self, request, slug: str):
-        session_user(request)
         organisation, _role = _organisation_for(request, slug)
         return Response(
             KeySerializer(organisation.api_keys.order_by("-created_at"), many=True).data
@@ -143,7 +170,10 @@ class OrganisationKeysApi(APIView):
         return Response(new_key_body(key, plaintext), status=status.HTTP_201_CREATED)
 
 
-class OrganisationKeyApi(APIView):
+class OrganisationKeyApi(ApiView):
+    permission_classes = [HasScopes.require(scopes.ORGANISATION_MANAGE)]
+    organisation_url_kwarg = "slug"
+
     @extend_schema(responses={204: None})
     def delete(self, request, slug: str, key_id: int):
         actor = session_user(request)
