@@ -335,3 +335,31 @@ def test_a_video_posted_to_the_api_is_queued_then_checked(
     face = lin_face(body["result"])
     assert face["start_s"] <= 0.5 and 6.0 <= face["end_s"] <= 7.6
     assert face["spans"][0][0] <= 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_a_callback_whose_name_moves_inside_is_refused_at_delivery(
+    run, lin, studio, not_enqueued, monkeypatch
+):
+    """Accepted while its name resolved to a public address; refused at delivery once it answers
+    127.0.0.1 (DNS rebinding), without a connection, and retried later like any failure."""
+    from registry.lib import outbound
+
+    check = submit(
+        studio, callback_url="https://hooks.partner.example/done", callback_secret=SECRET
+    )
+    connected = []
+    monkeypatch.setattr(outbound, "system_resolver", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr(
+        outbound.socket, "create_connection", lambda *a, **k: connected.append(a) or 1 / 0
+    )
+    run(check)
+    response = services.check_callback_post(check_id=check.pk)
+    assert connected == []
+    assert response.status is None and response.error == "destination_refused"
+    check.refresh_from_db()
+    assert check.callback_delivered_at is None
+    assert services.check_callback_attempt(check_id=check.pk, attempt=0) == webhook_backoff_seconds(
+        1
+    )
