@@ -25,6 +25,7 @@ from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer
 from registry.api.pagination import Pagination
 from registry.lib.errors import NotFound
+from registry.models import AssuranceLevel
 from registry.permissions import HasScopes
 
 
@@ -134,6 +135,11 @@ class ConsentCheckApi(ApiView):
         media_type = serializers.CharField(required=False, help_text=MEDIA_HELP)
         territory = serializers.CharField(required=False, help_text="ISO 3166-1 alpha-2 code")
         date = serializers.DateTimeField(required=False, help_text="when the use happens; now")
+        min_assurance = serializers.ChoiceField(
+            choices=AssuranceLevel.choices,
+            required=False,
+            help_text="the lowest assurance a granting person may have (never below liveness)",
+        )
 
         class Meta:
             ref_name = "ConsentCheckInput"
@@ -145,6 +151,10 @@ class ConsentCheckApi(ApiView):
             allow_null=True, help_text="record_id of the grant or opt-out that decides it"
         )
         grant = RecordSerializer(allow_null=True, help_text="the deciding grant, if any")
+        assurance = serializers.ChoiceField(
+            choices=AssuranceLevel.choices,
+            help_text="how well the registry knows who the person is (self_asserted lowest)",
+        )
         receipt = serializers.JSONField(
             help_text="signed receipt with its log inclusion proof and signed tree head; "
             "verify offline with consent.lib.receipts and keys.json"
@@ -177,6 +187,7 @@ class ConsentCheckApi(ApiView):
             media_type=values.get("media_type"),
             territory=values.get("territory"),
             at=values.get("date"),
+            min_assurance=values.get("min_assurance"),
         )
         decided_by = check.decided_by
         grant = decided_by if decided_by and decided_by.kind == RecordKind.GRANT else None
@@ -185,6 +196,7 @@ class ConsentCheckApi(ApiView):
                 {
                     "check_id": check.check_id,
                     "result": check.result,
+                    "assurance": check.assurance,
                     "decided_by": decided_by.record_id if decided_by else None,
                     "grant": grant,
                     "receipt": receipt,

@@ -287,3 +287,24 @@ def test_the_batch_read_for_media_checks_decides_like_the_single_one():
     }
     assert batch[opted.pk].optout.record_id == first.record_id
     assert batch[granted.pk].optout is None
+
+
+def test_the_answer_reports_the_persons_assurance_and_min_assurance_raises_the_bar(setting):
+    from registry.models import AssuranceLevel
+
+    person, studio, client = setting
+    grant(person, studio)
+    answer = check(client)
+    assert answer["assurance"] == person.assurance
+    assert answer["result"] == "consented"
+    if person.assurance != AssuranceLevel.VERIFIED:
+        # A studio that wants an identity checked by a verifier does not accept this grant.
+        stricter = check(client, min_assurance="verified")
+        assert stricter["result"] == "not_consented"
+        assert stricter["assurance"] == person.assurance
+    refused = client.post(
+        URL,
+        {"person": "lovelace", "category": "entertainment", "min_assurance": "very_high"},
+        format="json",
+    )
+    assert refused.status_code == 400
