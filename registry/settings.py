@@ -345,6 +345,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for the assurance levels wherever a field uses them (policy, answers, matches).
+    "ENUM_NAME_OVERRIDES": {"AssuranceLevelEnum": "registry.models.AssuranceLevel"},
 }
 
 # --- Logging: structured, and never personal data (callers log ids, not names or emails) -------

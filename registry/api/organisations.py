@@ -26,7 +26,7 @@ from registry.api.serializers import (
     new_key_body,
 )
 from registry.lib.errors import NotFound, PermissionDeniedError
-from registry.models import MembershipRole, Organisation, OrganisationKind, User
+from registry.models import AssuranceLevel, MembershipRole, Organisation, OrganisationKind, User
 from registry.permissions import HasScope, HasScopes, request_api_key, request_organisation
 
 
@@ -88,12 +88,36 @@ class OrganisationsApi(ApiView):
 
 
 class OrganisationApi(ApiView):
-    permission_classes = [HasScopes.require(scopes.ORGANISATION_READ)]
+    permission_classes = [HasScope]
     organisation_url_kwarg = "slug"
+    scopes_by_method = {
+        "GET": [scopes.ORGANISATION_READ],
+        "PATCH": [scopes.ORGANISATION_MANAGE],
+    }
+
+    class InputSerializer(serializers.Serializer):
+        block_min_assurance = serializers.ChoiceField(choices=AssuranceLevel.choices)
+
+        class Meta:
+            ref_name = "RegistryOrganisationPolicy"
 
     @extend_schema(responses=OrganisationSerializer)
     def get(self, request, slug: str):
         organisation, _role = _organisation_for(request, slug)
+        return Response(OrganisationSerializer(organisation).data)
+
+    @extend_schema(request=InputSerializer, responses=OrganisationSerializer)
+    def patch(self, request, slug: str):
+        """Owners set the organisation's policy: which registrations' opt-outs block."""
+        organisation, role = _organisation_for(request, slug)
+        _require_owner(role)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        organisation = services.organisation_policy_set(
+            organisation=organisation,
+            block_min_assurance=data.validated_data["block_min_assurance"],
+            actor=request.user,
+        )
         return Response(OrganisationSerializer(organisation).data)
 
 

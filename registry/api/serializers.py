@@ -97,6 +97,14 @@ class OrganisationSerializer(serializers.Serializer):
     name = serializers.CharField()
     kind = serializers.CharField()
     suspended = serializers.SerializerMethodField()
+    verification = serializers.CharField(
+        help_text="unverified until an operator verifies the organisation (a signed record)"
+    )
+    verified_at = serializers.DateTimeField(allow_null=True)
+    block_min_assurance = serializers.CharField(
+        help_text="the lowest assurance whose opt-out blocks in this organisation's checks; "
+        "below it a match needs review"
+    )
 
     class Meta:
         ref_name = "RegistryOrganisation"

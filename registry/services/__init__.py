@@ -17,6 +17,7 @@ from registry.services.audit import audit_record
 from registry.services.organisations import (
     membership_add,
     organisation_create,
+    organisation_policy_set,
     organisation_suspend,
 )
 from registry.services.people import (
@@ -44,6 +45,7 @@ __all__ = [
     "email_verify",
     "membership_add",
     "organisation_create",
+    "organisation_policy_set",
     "organisation_suspend",
     "person_create",
     "person_suspend",

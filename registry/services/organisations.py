@@ -9,7 +9,14 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from registry.lib.errors import ValidationFailed
-from registry.models import Membership, MembershipRole, Organisation, OrganisationKind, User
+from registry.models import (
+    ASSURANCE_ORDER,
+    Membership,
+    MembershipRole,
+    Organisation,
+    OrganisationKind,
+    User,
+)
 from registry.services.audit import audit_record
 
 
@@ -62,4 +69,28 @@ def organisation_suspend(
         actor=actor,
         target=organisation,
     )
+    return organisation
+
+
+def organisation_policy_set(
+    *, organisation: Organisation, block_min_assurance: str, actor: User | None
+) -> Organisation:
+    """The lowest assurance level whose opt-out makes the organisation's checks ``blocked``;
+    below it a match is ``needs_review``. Audited: a platform's choice to block on weaker
+    registrations is the platform's, and on record."""
+    if block_min_assurance not in ASSURANCE_ORDER:
+        raise ValidationFailed(
+            f"block_min_assurance: use one of {', '.join(ASSURANCE_ORDER)}.",
+            detail={"block_min_assurance": "invalid", "allowed": list(ASSURANCE_ORDER)},
+        )
+    previous = organisation.block_min_assurance
+    if previous != block_min_assurance:
+        organisation.block_min_assurance = block_min_assurance
+        organisation.save(update_fields=["block_min_assurance"])
+        audit_record(
+            action="organisation.policy",
+            actor=actor,
+            target=organisation,
+            metadata={"block_min_assurance": [previous, block_min_assurance]},
+        )
     return organisation

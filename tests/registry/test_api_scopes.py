@@ -176,3 +176,28 @@ def test_a_check_is_read_with_checks_read_or_checks_write(studio):
         assert response.status_code == expected, scopes
     denied = bearer(key).get(missing).json()["error"]["message"]
     assert "checks:read or checks:write" in denied
+
+
+def test_only_an_owner_sets_which_registrations_block_and_it_is_audited(studio):
+    from registry.models import AuditEvent, Organisation
+
+    slug = studio["slug"]
+    shown = studio["member"].get(f"/api/v1/organisations/{slug}").json()
+    assert shown["verification"] == "unverified"
+    assert shown["block_min_assurance"] == "liveness"  # the default: below it, review
+    policy = {"block_min_assurance": "email_verified"}
+    for caller, expected in [
+        ("anonymous", 401),
+        ("key", 403),
+        ("member", 403),
+        ("outsider", 403),
+        ("owner", 200),
+    ]:
+        response = studio[caller].patch(f"/api/v1/organisations/{slug}", policy, format="json")
+        assert response.status_code == expected, (caller, response.content)
+    assert Organisation.objects.get(slug=slug).block_min_assurance == "email_verified"
+    assert AuditEvent.objects.filter(action="organisation.policy").count() == 1
+    bad = studio["owner"].patch(
+        f"/api/v1/organisations/{slug}", {"block_min_assurance": "trust_me"}, format="json"
+    )
+    assert bad.status_code == 400
