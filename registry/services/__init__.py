@@ -17,6 +17,7 @@ from registry.services.audit import audit_record
 from registry.services.organisations import (
     membership_add,
     organisation_create,
+    organisation_create_for_email,
     organisation_policy_set,
     organisation_suspend,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "email_verify",
     "membership_add",
     "organisation_create",
+    "organisation_create_for_email",
     "organisation_policy_set",
     "organisation_suspend",
     "person_create",

@@ -22,8 +22,21 @@ def _check_scopes(scopes: Iterable[str], *, allowed: dict[str, str]) -> list[str
     scopes = sorted(set(scopes))
     unknown = [s for s in scopes if s not in allowed]
     if unknown:
+        # Say why a real scope is refused, so nobody retries it under another spelling.
+        held_otherwise = [
+            s
+            for s in unknown
+            if s in scope_names.SESSION_ONLY_SCOPES or s in scope_names.IMPLIED_SCOPES
+        ]
+        reason = (
+            f" {', '.join(held_otherwise)}: held by signed-in sessions or implied, never granted"
+            " to a key."
+            if held_otherwise
+            else ""
+        )
         raise ValidationFailed(
-            f"Unknown or not allowed scope(s): {', '.join(unknown)}.",
+            f"Unknown or not allowed scope(s): {', '.join(unknown)}.{reason}"
+            f" Allowed: {', '.join(sorted(allowed))}.",
             detail={"scopes": unknown, "allowed": sorted(allowed)},
         )
     if not scopes:

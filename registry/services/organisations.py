@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -43,6 +45,35 @@ def organisation_create(*, name: str, kind: str, owner: User | None) -> Organisa
         Membership.objects.create(organisation=organisation, user=owner, role=MembershipRole.OWNER)
     audit_record(action="organisation.create", actor=owner, target=organisation)
     return organisation
+
+
+@transaction.atomic
+def organisation_create_for_email(
+    *, name: str, kind: str, owner_email: str
+) -> tuple[Organisation, User, bool]:
+    """An organisation created by an operator for an owner named by email address.
+
+    The owner is the account with that address (compared case-insensitively, as sign-up and
+    sign-in do) if there is one. Otherwise a login account is created for it with no usable
+    password and no person: an organisation owner is not thereby enrolled in the registry, and
+    signs in after setting a password. Returns the organisation, the owner and whether the
+    account was created. Names need not be unique, as with ``organisation_create``: a second
+    organisation of the same name gets its own slug.
+    """
+    email = User.objects.normalize_email((owner_email or "").strip()).lower()
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise ValidationFailed(
+            f"owner email: {owner_email!r} is not a valid email address.",
+            detail={"owner_email": "invalid"},
+        ) from None
+    owner = User.objects.filter(email__iexact=email).first()
+    created = owner is None
+    if created:
+        owner = User.objects.create_user(email)
+    organisation = organisation_create(name=name, kind=kind, owner=owner)
+    return organisation, owner, created
 
 
 def membership_add(
