@@ -21,6 +21,7 @@ from consent.models import ConsentRequest, Record, RecordKind
 from registry.lib.errors import RegistryError
 from registry.models import Membership, Organisation, Person
 from registry.pages import person_required
+from registry.site import site_url
 
 _CATEGORY_CHOICES = [(value, value.replace("_", " / ")) for value in USE_CATEGORIES]
 _MEDIA_CHOICES = [(value, value) for value in MEDIA_TYPES]
@@ -252,6 +253,7 @@ def studio_desk(request: HttpRequest, slug: str) -> HttpResponse:
                     requested_by=request.user,
                     person=person,
                     email=data.pop("email") or None,
+                    site_url=site_url(request),
                     **data,
                 )
             except RegistryError as error:

@@ -40,7 +40,8 @@ def photos_upload(request: HttpRequest, person: Person) -> HttpResponse:
         form.add_error("photos", error.message)
         return render_me(request, person, upload_form=form, status=error.status_code)
     if result.accepted:
-        messages.success(request, f"{len(result.accepted)} photo(s) accepted.")
+        count = len(result.accepted)
+        messages.success(request, f"{count} photo{'' if count == 1 else 's'} accepted.")
     return render_me(request, person, results=result, status=200 if result.accepted else 400)
 
 

@@ -29,6 +29,16 @@ class UserManager(BaseUserManager["User"]):
         user.save(using=self._db)
         return user
 
+    def get_by_natural_key(self, email: str) -> User:
+        # Sign-in finds the account whatever the case typed, as sign-up refuses an address that
+        # differs only in case. Only the admin's add form can store two such addresses; then
+        # the exact spelling decides rather than a crash.
+        email = (email or "").strip()
+        try:
+            return self.get(email__iexact=email)
+        except self.model.MultipleObjectsReturned:
+            return self.get(email=email)
+
     def create_user(self, email: str, password: str | None = None, **fields) -> User:
         fields.setdefault("is_staff", False)
         fields.setdefault("is_superuser", False)

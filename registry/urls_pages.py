@@ -12,7 +12,7 @@ urlpatterns = [
         auth_views.LoginView.as_view(template_name="registry/login.html"),
         name="login",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.SignOut.as_view(), name="logout"),
     path("verify/<str:uid>/<str:token>/", views.verify_email, name="verify-email"),
     path("me/", views.me, name="me"),
     path("me/verify-email/", views.verification_resend, name="verification-resend"),

@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LogoutView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -21,10 +23,30 @@ from registry.forms import (
 from registry.lib.errors import RegistryError
 from registry.models import Person
 from registry.pages import person_required
+from registry.site import site_url
 
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for ``/favicon.ico`` whatever the page links to; send them to the static
+    icon (its URL carries a content hash in production, so the redirect itself is temporary)."""
+    response = redirect(static("registry/favicon.svg"))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+class SignOut(LogoutView):
+    """Signing out stays a POST (a link or an image must not sign anyone out); a GET, from a
+    typed or bookmarked ``/logout/``, gets a page with the button instead of a 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        return render(request, "registry/logout.html")
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -73,7 +95,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         except RegistryError as error:
             form.add_error(None, error.message)
         else:
-            services.email_verification_send(user=person.user)
+            services.email_verification_send(user=person.user, site_url=site_url(request))
             login(request, person.user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(
                 request, "Account created. We sent you an email with a link to confirm it."
@@ -148,7 +170,7 @@ def settings_update(request: HttpRequest, person: Person) -> HttpResponse:
 @require_POST
 def verification_resend(request: HttpRequest) -> HttpResponse:
     if request.user.email_verified_at is None:
-        services.email_verification_send(user=request.user)
+        services.email_verification_send(user=request.user, site_url=site_url(request))
         messages.success(request, "We sent you a new confirmation link.")
     return redirect("me")
 

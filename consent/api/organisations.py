@@ -27,6 +27,7 @@ from registry.api.pagination import Pagination
 from registry.lib.errors import NotFound
 from registry.models import AssuranceLevel
 from registry.permissions import HasScopes
+from registry.site import site_url
 
 
 class ConsentRequestsApi(ApiView):
@@ -97,6 +98,7 @@ class ConsentRequestsApi(ApiView):
             organisation=organisation,
             requested_by=acting_user(request),
             person=person,
+            site_url=site_url(request),
             **values,
         )
         return Response(self.OutputSerializer(created).data, status=201)

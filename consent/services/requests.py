@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from consent.lib.dates import whole_ms
@@ -71,11 +72,13 @@ def consent_request_create(
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     project_ref: str = "",
+    site_url: str | None = None,
 ) -> ConsentRequest:
     """A studio asks a person (found by handle or public id, or invited by email) for one use.
 
     The answer never reveals whether an email address belongs to someone registered: the
-    request looks the same either way and the person sees it once signed in.
+    request looks the same either way and the person sees it once signed in. An invitation's
+    link starts with ``site_url`` (the address the studio reached the site on), else ``SITE_URL``.
     """
     if organisation.kind not in (OrganisationKind.STUDIO, OrganisationKind.PLATFORM):
         raise PermissionDeniedError("Only studios and platforms ask for consent.")
@@ -108,19 +111,23 @@ def consent_request_create(
         )
         if invite_email:
             transaction.on_commit(
-                lambda: _send_invitation(email=invite_email, organisation_name=organisation.name),
+                lambda: _send_invitation(
+                    email=invite_email,
+                    organisation_name=organisation.name,
+                    site_url=site_url or settings.SITE_URL,
+                ),
                 robust=True,
             )
     return request
 
 
-def _send_invitation(*, email: str, organisation_name: str) -> None:
+def _send_invitation(*, email: str, organisation_name: str, site_url: str) -> None:
     send_mail(
         subject=f"{organisation_name} asks for your consent on the Likeness Registry",
         message=(
             f"{organisation_name} asks for your consent to a use of your likeness.\n\n"
             f"Sign in (or sign up with this address) to read the request and approve or "
-            f"decline it: {settings.SITE_URL}/me/consent/requests/\n"
+            f"decline it: {site_url}{reverse('consent-requests')}\n"
         ),
         from_email=None,
         recipient_list=[email],

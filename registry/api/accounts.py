@@ -24,6 +24,7 @@ from registry.api.serializers import (
     new_key_body,
 )
 from registry.permissions import HasScope, HasScopes, IsPerson
+from registry.site import site_url
 
 # --- Sign-up and verification -----------------------------------------------------------------
 
@@ -45,7 +46,7 @@ class SignupApi(ApiView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         person = services.person_create(**data.validated_data)
-        services.email_verification_send(user=person.user)
+        services.email_verification_send(user=person.user, site_url=site_url(request))
         return Response(PersonSerializer(person).data, status=status.HTTP_201_CREATED)
 
 

@@ -77,11 +77,14 @@ def person_create(*, email: str, display_name: str, password: str | None = None)
     return person
 
 
-def email_verification_send(*, user: User) -> str:
-    """Email a one-time verification link; returns the link (for the console and tests)."""
+def email_verification_send(*, user: User, site_url: str | None = None) -> str:
+    """Email a one-time verification link; returns the link (for the console and tests).
+
+    ``site_url`` is the address the person reached the site on (``registry.site.site_url``);
+    without it the link uses ``SITE_URL``."""
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = email_verification_tokens.make_token(user)
-    link = f"{settings.SITE_URL}{reverse('verify-email', args=[uid, token])}"
+    link = f"{site_url or settings.SITE_URL}{reverse('verify-email', args=[uid, token])}"
     send_mail(
         subject="Confirm your email address for the Likeness Registry",
         message=(

@@ -122,3 +122,22 @@ def test_a_request_by_handle_names_the_person_the_studio_asked():
     created = studio.post("/api/v1/consent-requests", {**REQUEST, "person": "ada"}, format="json")
     assert created.status_code == 201
     assert created.json()["person"] == person.public_id
+
+
+def test_the_invitation_links_to_the_address_the_studio_reached_the_site_on(
+    django_capture_on_commit_callbacks, settings
+):
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    settings.ALLOWED_HOSTS = ["registry.example.org"]
+    studio = APIClient(HTTP_HOST="registry.example.org")
+    studio.credentials(**bearer(org_key(make_org("studio"), "consent:request")))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = studio.post(
+            "/api/v1/consent-requests",
+            {**REQUEST, "email": "invitee@example.test"},
+            format="json",
+        )
+    assert response.status_code == 201, response.content
+    (message,) = mail.outbox
+    assert "http://registry.example.org/me/consent/requests/" in message.body
+    assert "127.0.0.1:8000" not in message.body

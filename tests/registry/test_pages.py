@@ -50,6 +50,7 @@ def test_signup_verify_enroll_delete_export_and_delete_account(client, faces_dir
         response = client.post("/me/photos/", {"photos": [a, b]})
     assert response.status_code == 200
     assert FaceTemplate.objects.filter(person=person).count() == 2
+    assert "2 photos accepted." in response.content.decode()
 
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -189,3 +190,93 @@ def test_an_account_without_a_person_gets_the_page_that_says_so_not_an_error(cli
 def test_an_anonymous_caller_is_sent_to_sign_in_whatever_the_method(client):
     for response in (client.post("/me/"), client.get("/me/settings/"), client.get("/me/confirm/")):
         assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_one_accepted_photo_is_said_in_the_singular(client, make_person, photo):
+    client.force_login(make_person().user)
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("obama.jpg", photo("obama/obama.jpg"), "image/jpeg")
+    response = client.post("/me/photos/", {"photos": [upload]})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "1 photo accepted." in page and "photo(s)" not in page
+
+
+def test_sign_in_ignores_the_case_of_the_email_address(client):
+    assert _signup(client, email="Pat.Doe@Example.org").status_code == 302
+    client.logout()
+    response = client.post("/login/", {"username": "PAT.DOE@example.ORG", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/me/"
+    assert client.get("/me/").status_code == 200
+    client.logout()
+    wrong = client.post("/login/", {"username": "pat.doe@example.org", "password": "nope"})
+    assert wrong.status_code == 200 and client.get("/me/").status_code == 302
+
+
+def test_logout_by_get_asks_for_confirmation_and_post_signs_out(client, make_person):
+    client.force_login(make_person().user)
+    page = client.get("/logout/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert '<form method="post" action="/logout/"' in html and "Stay signed in" in html
+    assert client.get("/me/").status_code == 200  # a GET signs nobody out
+
+    response = client.post("/logout/")
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/me/").status_code == 302
+    assert "You are not signed in" in client.get("/logout/").content.decode()
+
+
+def test_the_verification_link_uses_the_address_the_site_was_reached_on(client, settings):
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    settings.ALLOWED_HOSTS = ["registry.example.org"]
+    response = client.post(
+        "/signup/",
+        {
+            "display_name": "Pat Doe",
+            "email": "pat@example.org",
+            "password": PASSWORD,
+            "password_again": PASSWORD,
+        },
+        HTTP_HOST="registry.example.org:8443",
+    )
+    assert response.status_code == 302
+    (message,) = mail.outbox
+    assert "http://registry.example.org:8443/verify/" in message.body
+    assert "127.0.0.1:8000" not in message.body
+
+
+def test_a_forged_host_never_reaches_an_email(client, settings):
+    settings.ALLOWED_HOSTS = ["registry.example.org"]
+    response = client.post(
+        "/signup/",
+        {
+            "display_name": "Pat Doe",
+            "email": "pat@example.org",
+            "password": PASSWORD,
+            "password_again": PASSWORD,
+        },
+        HTTP_HOST="evil.example.com",
+    )
+    assert response.status_code == 400
+    assert mail.outbox == []
+
+
+def test_without_a_request_the_verification_link_uses_site_url(make_person, settings):
+    from registry.services import email_verification_send
+
+    settings.SITE_URL = "https://likeness.example.org"
+    link = email_verification_send(user=make_person().user)
+    assert link.startswith("https://likeness.example.org/verify/")
+
+
+def test_there_is_a_favicon(client):
+    page = client.get("/").content.decode()
+    assert '<link rel="icon" href="/static/registry/favicon.svg" type="image/svg+xml">' in page
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response["Location"] == "/static/registry/favicon.svg"
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200
+    assert b"<svg" in b"".join(icon.streaming_content)
