@@ -28,6 +28,7 @@ Embeddings are computed at full resolution from faces aligned on dlib's 5 landma
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 import os
 import threading
@@ -49,6 +50,8 @@ from matching.engine.base import (
 )
 from matching.engine.errors import FaceEngineUnavailable
 from matching.lib.verdict_rule import ImpostorCalibration
+
+logger = logging.getLogger(__name__)
 
 SHAPE_PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
 ENCODER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -189,10 +192,13 @@ class DlibFaceEngine(FaceEngine):
             if self._models is None:
                 missing = [f for f in (SHAPE_PREDICTOR_FILE, ENCODER_FILE) if not self._has(f)]
                 if missing:
+                    # The directory goes to the log, never to a caller: no server path leaves.
+                    logger.error(
+                        "face model files missing dir=%s files=%s", self.model_dir, missing
+                    )
                     raise FaceEngineUnavailable(
-                        f"Face model files are missing from {self.model_dir}: "
-                        f"{', '.join(missing)}.",
-                        detail={"missing": missing, "model_dir": str(self.model_dir)},
+                        f"Face model files are missing: {', '.join(missing)}.",
+                        detail={"missing": missing},
                     )
                 try:
                     self._models = _Models(
@@ -203,9 +209,9 @@ class DlibFaceEngine(FaceEngine):
                         encoder=dlib.face_recognition_model_v1(str(self.model_dir / ENCODER_FILE)),
                     )
                 except RuntimeError as exc:  # dlib's error for unreadable/corrupt model files
+                    logger.error("face model files unreadable dir=%s error=%s", self.model_dir, exc)
                     raise FaceEngineUnavailable(
-                        f"Face model files in {self.model_dir} could not be loaded: {exc}",
-                        detail={"model_dir": str(self.model_dir)},
+                        "The face model files could not be loaded (see the server log)."
                     ) from exc
             return self._models
 
@@ -224,7 +230,6 @@ class DlibFaceEngine(FaceEngine):
             "dimensions": self.dimensions,
             "threshold": self.threshold,
             "review_threshold": self.review_threshold,
-            "model_dir": str(self.model_dir),
             "model_files": files,
             "loaded": self._models is not None,
             "ok": all(entry["present"] for entry in files.values()),

@@ -248,15 +248,14 @@ class OnnxFaceEngine(FaceEngine):
             data = self.model_path.read_bytes()
         except OSError as error:
             raise FaceEngineUnavailable(
-                f"The ONNX face model {self.model_path} cannot be read: "
+                f"The ONNX face model {self.model_path.name} cannot be read: "
                 f"{error.strerror or 'unreadable'}.",
-                detail={"model_file": str(self.model_path)},
+                detail={"model_file": self.model_path.name},
             ) from None
         landmarks_file = self.detector.model_dir / SHAPE_PREDICTOR_FILE
         if not landmarks_file.is_file():
             raise FaceEngineUnavailable(
-                f"Face model files are missing from {self.detector.model_dir}: "
-                f"{SHAPE_PREDICTOR_FILE}.",
+                f"Face model files are missing: {SHAPE_PREDICTOR_FILE}.",
                 detail={"missing": [SHAPE_PREDICTOR_FILE]},
             )
         try:
@@ -264,8 +263,8 @@ class OnnxFaceEngine(FaceEngine):
         # onnxruntime's errors (InvalidProtobuf, InvalidGraph, Fail...) derive from Exception only.
         except Exception as error:  # noqa: BLE001
             raise FaceEngineUnavailable(
-                f"The ONNX face model {self.model_path} could not be loaded: {error}",
-                detail={"model_file": str(self.model_path)},
+                f"The ONNX face model {self.model_path.name} could not be loaded: {error}",
+                detail={"model_file": self.model_path.name},
             ) from None
         digest = hashlib.sha256(data).hexdigest()
         model_input = session.get_inputs()[0]
@@ -299,7 +298,8 @@ class OnnxFaceEngine(FaceEngine):
             "dimensions": model.dimensions if model else None,
             "threshold": self.threshold,
             "review_threshold": self.review_threshold,
-            "model_file": str(self.model_path) if self.model_path else None,
+            # The file's name only: /healthz is public and shows no server path.
+            "model_file": self.model_path.name if self.model_path else None,
             "model_files": {
                 **detector["model_files"],
                 "onnx": {"present": model_present},
@@ -380,17 +380,18 @@ def _input_layout(shape: list[Any], path: Path) -> tuple[bool, int]:
     ``[1, 3, 112, 112]`` or ``["N", 112, 112, 3]``; 112 where the size is left open."""
     if len(shape) != 4 or not (shape[1] == 3 or shape[3] == 3):
         raise FaceEngineUnavailable(
-            f"The ONNX face model {path} takes input of shape {shape}; an image batch "
+            f"The ONNX face model {path.name} takes input of shape {shape}; an image batch "
             "(N, 3, H, W) or (N, H, W, 3) is needed.",
-            detail={"model_file": str(path), "input_shape": [str(s) for s in shape]},
+            detail={"model_file": path.name, "input_shape": [str(s) for s in shape]},
         )
     channels_first = shape[1] == 3
     height, width = (shape[2], shape[3]) if channels_first else (shape[1], shape[2])
     sizes = {s for s in (height, width) if isinstance(s, int)}
     if len(sizes) > 1:
         raise FaceEngineUnavailable(
-            f"The ONNX face model {path} takes {width}x{height} input; a square input is needed.",
-            detail={"model_file": str(path)},
+            f"The ONNX face model {path.name} takes {width}x{height} input; a square input is "
+            "needed.",
+            detail={"model_file": path.name},
         )
     return channels_first, sizes.pop() if sizes else _TEMPLATE_SIZE
 
