@@ -112,6 +112,20 @@ def _image_error_reason(error: ImageError, data: bytes) -> str:
     return "the image could not be read"
 
 
+def face_template_store(*, person: Person, face: Any, key_version: int) -> FaceTemplate:
+    """Store an engine's face (a ``FaceEmbedding``) as one of the person's templates, protected
+    with template key ``key_version``: the one way enrollment and re-enrolment write a template."""
+    return FaceTemplate.objects.create(
+        person=person,
+        embedding=protect(face.vector, template_key(key_version)),
+        key_version=key_version,
+        model_name=face.model_name,
+        model_version=face.model_version,
+        quality=float(face.quality.score),
+        face_px=int(face.quality.size_px),
+    )
+
+
 def photo_analyse(
     filename: str, data: bytes, engine, budget: PixelBudget | None = None
 ) -> tuple[PhotoOutcome, Any]:
@@ -168,7 +182,6 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
     analysed = [(*photo_analyse(name, data, engine, budget), data) for name, data in images]
 
     version = current_template_key_version()
-    key = template_key(version)
     with transaction.atomic():
         person = Person.objects.select_for_update().get(pk=person.pk)
         count = person.templates.count()
@@ -191,15 +204,7 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
                 )
                 continue
             known.append(np.asarray(face.vector, dtype=np.float32))
-            template = FaceTemplate.objects.create(
-                person=person,
-                embedding=protect(face.vector, key),
-                key_version=version,
-                model_name=face.model_name,
-                model_version=face.model_version,
-                quality=float(face.quality.score),
-                face_px=int(face.quality.size_px),
-            )
+            template = face_template_store(person=person, face=face, key_version=version)
             if person.keep_photos:
                 ReferencePhoto.objects.create(
                     person=person,

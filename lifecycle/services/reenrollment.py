@@ -30,14 +30,13 @@ from django.db import transaction
 from django.urls import reverse
 
 from consent import services as consent_services
-from lifecycle.services.enrollment import photo_analyse
+from lifecycle.services.enrollment import face_template_store, photo_analyse
 from matching.engine import get_engine
 from matching.engine.base import FaceEmbedding, FaceEngine
 from registry.lib.errors import RegistryError
 from registry.lib.photo_crypto import PhotoDecryptionError, decrypt_photo
-from registry.lib.template_protection import protect
 from registry.models import FaceTemplate, Person, ReferencePhoto
-from registry.selectors import current_template_key_version, template_key
+from registry.selectors import current_template_key_version
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +142,6 @@ def _person_reenroll(
         return
 
     version = current_template_key_version()
-    key = template_key(version)
     with transaction.atomic():
         locked = Person.objects.select_for_update().filter(pk=person.pk).first()
         if locked is None:  # erased meanwhile
@@ -158,15 +156,7 @@ def _person_reenroll(
         for photo_pk, face in faces:
             if photo_pk not in still_kept:
                 continue
-            template = FaceTemplate.objects.create(
-                person=locked,
-                embedding=protect(face.vector, key),
-                key_version=version,
-                model_name=face.model_name,
-                model_version=face.model_version,
-                quality=float(face.quality.score),
-                face_px=int(face.quality.size_px),
-            )
+            template = face_template_store(person=locked, face=face, key_version=version)
             ReferencePhoto.objects.filter(pk=photo_pk).update(template=template)
             made += 1
         if not made:
