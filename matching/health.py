@@ -97,9 +97,7 @@ def registry_capacity_status() -> dict[str, Any]:
     try:
         engine = get_engine()
         searched = candidates_count(None)
-    except DatabaseError as error:
-        return {"ok": False, "error": error.__class__.__name__}
-    except Exception as error:  # noqa: BLE001 - reported by face_model already; not raised here
+    except Exception as error:  # noqa: BLE001 - the database or model check reports the cause
         return {"ok": False, "error": error.__class__.__name__}
     capacity = engine.registry_capacity
     report: dict[str, Any] = {"opted_out_people": searched, "capacity": capacity}

@@ -52,17 +52,18 @@ def _covers_category(category: str) -> Q:
     return Q(categories__contains=[category]) | Q(categories__contains=[ALL_USES])
 
 
-def optout_person_ids(*, category: str) -> QuerySet:
-    """Ids of people with an active opt-out covering ``category`` (an all-uses one covers all).
+def optout_person_ids(*, category: str | None) -> QuerySet:
+    """Ids of people with an active opt-out covering ``category`` (an all-uses one covers all);
+    with ``category`` None, of everyone with any active opt-out (every opt-out covers some use).
 
     A lazy ``values_list`` meant to be used as a subquery (``person_id__in=...``); it reads
-    only the partial indexes over active opt-outs.
+    only the partial indexes over active opt-outs. A person with several opt-outs appears once
+    per opt-out: add ``distinct()`` to count people.
     """
-    return (
-        _active_optouts()
-        .filter(_covers_category(category), person__isnull=False)
-        .values_list("person_id", flat=True)
-    )
+    optouts = _active_optouts().filter(person__isnull=False)
+    if category is not None:
+        optouts = optouts.filter(_covers_category(category))
+    return optouts.values_list("person_id", flat=True)
 
 
 def person_has_active_optout(*, person_id: int) -> bool:

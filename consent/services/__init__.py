@@ -63,7 +63,6 @@ from consent.services.webhooks import (
     webhook_event_for_grant,
     webhook_events_for_optout,
     webhook_redeliver,
-    webhook_url_check,
 )
 
 __all__ = [
@@ -111,5 +110,4 @@ __all__ = [
     "webhook_event_for_grant",
     "webhook_events_for_optout",
     "webhook_redeliver",
-    "webhook_url_check",
 ]

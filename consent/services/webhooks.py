@@ -38,16 +38,11 @@ from consent.tasks import webhook_deliver
 from registry.models import Organisation, User
 
 
-def webhook_url_check(url: str) -> str:
-    """HTTPS to a public address only (``consent.delivery.delivery_url_check``); a 400 otherwise."""
-    return delivery_url_check(url)
-
-
 def webhook_endpoint_create(
     *, organisation: Organisation, url: str, description: str = "", created_by: User | None = None
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; returns it and its signing secret, which is shown only this once."""
-    webhook_url_check(url)
+    delivery_url_check(url)
     endpoint_id = new_id("whe")
     secret = "whsec_" + secrets.token_urlsafe(32)
     endpoint = WebhookEndpoint.objects.create(

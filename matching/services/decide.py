@@ -202,13 +202,7 @@ def _candidates(category: str | None) -> SqlSubquery:
     if cached is not None:
         return cached
     # Without ordering: a model's default ORDER BY would make PostgreSQL sort every candidate.
-    if category is not None:
-        query = consent_selectors.optout_person_ids(category=category).order_by()
-    else:
-        first, *rest = [
-            consent_selectors.optout_person_ids(category=c).order_by() for c in USE_CATEGORIES
-        ]
-        query = first.union(*rest)
+    query = consent_selectors.optout_person_ids(category=category).order_by()
     sql, params = query.query.sql_with_params()
     compiled = _candidate_sql[category] = SqlSubquery(sql=sql, params=tuple(params))
     return compiled
@@ -226,18 +220,8 @@ def candidates_count(category: str | None) -> int:
     key = f"matching:candidates:{category or '*'}"
     count = cache.get(key)
     if count is None:
-        if category is not None:
-            count = (
-                consent_selectors.optout_person_ids(category=category).order_by().distinct().count()
-            )
-        else:
-            count = len(
-                {
-                    person_id
-                    for each in USE_CATEGORIES
-                    for person_id in consent_selectors.optout_person_ids(category=each).order_by()
-                }
-            )
+        people = consent_selectors.optout_person_ids(category=category).order_by().distinct()
+        count = people.count()
         cache.set(key, count, CANDIDATES_COUNT_TTL_SECONDS)
     return count
 

@@ -40,10 +40,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from consent.delivery import retry_after_seconds, signed_post
+from consent.delivery import delivery_url_check, retry_after_seconds, signed_post
 from consent.lib.sealing import seal, unseal
 from consent.lib.uses import category_check
-from consent.services import webhook_url_check
 from matching import tasks
 from matching.models import FINAL_STATUSES, Check, CheckKind, CheckStatus
 from matching.services.checks import (
@@ -95,7 +94,7 @@ def video_check_create(
     """Save the upload under MEDIA_ROOT/checks/ and queue the analysis (after commit)."""
     category_check(category)
     if callback_url:
-        webhook_url_check(callback_url)
+        delivery_url_check(callback_url)
         if len(callback_secret) < 16:
             raise ValidationFailed(
                 "A callback URL needs a callback_secret of at least 16 characters; the "

@@ -23,6 +23,7 @@ production). No Django here: the caller decides that flag from its settings.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import ipaddress
 import socket
@@ -85,17 +86,14 @@ def address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
 
 
 def system_resolver(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (numeric spellings included), as the OS sees it."""
+    """Every address ``host`` resolves to (numeric spellings included), as the OS sees it.
+
+    Looked up by name at each call, so a test without DNS can stand in for it module-wide."""
     try:
         answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise DestinationRefused("The host name of this URL does not resolve.") from None
     return list(dict.fromkeys(str(info[4][0]) for info in answers))
-
-
-def _resolver() -> Resolver:
-    # Looked up at call time, so tests without DNS can stand in a resolver for the whole client.
-    return system_resolver
 
 
 @dataclass(frozen=True)
@@ -128,12 +126,10 @@ def _target(url: str, *, allow_insecure_localhost: bool, resolve: Resolver) -> _
             parsed.append(ipaddress.ip_address(text.split("%", 1)[0]))
         except ValueError:
             raise DestinationRefused("The host name of this URL does not resolve.") from None
-    all_loopback = all(address.is_loopback for address in parsed)
-    if parts.scheme == "http" and not (allow_insecure_localhost and all_loopback):
+    local_allowed = allow_insecure_localhost and all(address.is_loopback for address in parsed)
+    if parts.scheme == "http" and not local_allowed:
         raise DestinationRefused("The URL must use HTTPS.", code="insecure_url")
-    if not (allow_insecure_localhost and all_loopback) and not all(
-        address_is_public(address) for address in parsed
-    ):
+    if not local_allowed and not all(address_is_public(address) for address in parsed):
         raise DestinationRefused(
             "The URL must point to a publicly reachable server, not an internal address."
         )
@@ -151,15 +147,23 @@ def check_url(
     Used when an endpoint is registered, so a bad URL is reported to the person who typed it;
     ``post`` checks again at every delivery, since what a name resolves to can change.
     """
-    _target(url, allow_insecure_localhost=allow_insecure_localhost, resolve=resolve or _resolver())
+    _target(
+        url, allow_insecure_localhost=allow_insecure_localhost, resolve=resolve or system_resolver
+    )
     return url
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Built once per process: loading the system's CA certificates for every delivery is waste.
+    return ssl.create_default_context()
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to one checked address, with the certificate verified for the URL's host name."""
 
     def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        super().__init__(host, port, timeout=timeout, context=_tls_context())
         self._address = address
 
     def connect(self) -> None:
@@ -191,7 +195,9 @@ def post(
     deadline = time.monotonic() + total_timeout
     try:
         target = _target(
-            url, allow_insecure_localhost=allow_insecure_localhost, resolve=resolve or _resolver()
+            url,
+            allow_insecure_localhost=allow_insecure_localhost,
+            resolve=resolve or system_resolver,
         )
     except DestinationRefused:
         return OutboundResponse(None, "destination_refused")
