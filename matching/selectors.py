@@ -290,9 +290,16 @@ def _hnsw(
     pool_reach = pool_hits[-1].distance if pool_hits else None
     if len(hits) < limit and stored:
         # Candidates may lie beyond the pool (few people opted out, many closer faces that did
-        # not), unless the pool already reaches past every distance the caller wants.
+        # not), unless the pool already reaches past every distance the caller wants. A pool
+        # shorter than asked for proves nothing about its reach: the scan's ef_search budget
+        # was spent on index entries of deleted rows (erasures, revocations and rolled-back
+        # enrollments leave them until VACUUM; pgvector 0.6 has no iterative scan), and the
+        # live template nearest the probe may be among those it never reached.
         pool_covers = (
-            max_distance is not None and pool_reach is not None and pool_reach > max_distance
+            len(rows) >= fetch
+            and max_distance is not None
+            and pool_reach is not None
+            and pool_reach > max_distance
         )
         if not pool_covers:
             return _exact_vector(rotated, version, model_name, limit, filter_sql, filter_params)

@@ -224,3 +224,33 @@ def test_the_checks_search_of_opted_out_templates_agrees_with_the_exact_search(g
         assert [h.template_id for h in close] == [
             t for d, t in brute_force(query, raw, person_of, candidates)[:5] if d <= 0.5
         ]
+
+
+def test_a_short_hnsw_pool_is_not_taken_to_cover_the_review_distance(gallery, monkeypatch):
+    """An HNSW scan returns at most ef_search entries, and entries of deleted rows (erasures,
+    revocations, rolled-back enrollments: kept until VACUUM) count towards that budget. Seen in
+    CI: after hundreds of rolled-back enrollments of the same photos, a check's scan handed back
+    a few live far-away templates but not the opted-out person's own, and because the pool
+    reached past the review distance the search trusted it and answered `clear`. A pool shorter
+    than asked for proves nothing about its reach, so the exact scan must decide."""
+    rng, embeddings, people, raw, person_of = gallery
+    flagged = {p.pk for p in people[:3]}
+    FaceTemplate.objects.filter(person_id__in=flagged).update(opted_out=True)
+    use_the_hnsw_index()
+    exact_scans = []
+    real_exact = selectors._exact_vector
+
+    def counting_exact(*args, **kwargs):
+        exact_scans.append(args)
+        return real_exact(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "_exact_vector", counting_exact)
+    query = embeddings[0, 0] + rng.normal(0, 0.02, 128)
+    candidate_qs = Person.objects.filter(pk__in=flagged).values("id")
+    hits = faces_nearest(
+        embedding=query, limit=20, person_ids=candidate_qs, opted_out_only=True, max_distance=0.2
+    )
+    # Nine live flagged templates, far fewer than the pool of 100 asked for: the exact scan ran.
+    assert exact_scans
+    expected = [t for d, t in brute_force(query, raw, person_of, flagged) if d <= 0.2]
+    assert [h.template_id for h in hits] == expected
