@@ -121,6 +121,9 @@ class Person(models.Model):
     templates_confirmed_at = models.DateTimeField(null=True, blank=True)
     retention_reminded_at = models.DateTimeField(null=True, blank=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
+    # When the person last passed a live selfie capture (lifecycle.services.liveness): the
+    # evidence behind the ``liveness`` level, kept here so assurance_refresh can read it.
+    liveness_passed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -7,6 +7,8 @@ blocking says so with these, through the same service an operator uses.
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from lifecycle.services import organisation_verify
 from registry.models import AssuranceLevel, Organisation, Person
 
@@ -20,8 +22,13 @@ def organisation_verified(organisation: Organisation) -> Organisation:
 
 
 def person_assured(person: Person, level: str = AssuranceLevel.LIVENESS) -> Person:
-    """Set the person's assurance level (the live capture that grants ``liveness`` comes later;
-    ``verified`` normally comes from an attestation)."""
-    Person.objects.filter(pk=person.pk).update(assurance=level)
-    person.assurance = level
+    """Set the person's assurance level. ``liveness`` is recorded as a passed live capture (the
+    evidence assurance_refresh reads), so a later refresh keeps it; ``verified`` normally comes
+    from an attestation and is set directly here."""
+    fields = {"assurance": level}
+    if level == AssuranceLevel.LIVENESS:
+        fields["liveness_passed_at"] = timezone.now()
+    Person.objects.filter(pk=person.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(person, name, value)
     return person

@@ -123,11 +123,14 @@ def email_verify(*, uid: str, token: str) -> User:
 
 def assurance_refresh(*, person: Person) -> Person:
     """Recompute the assurance level from the facts: an unrevoked attestation by a verifier
-    organisation, else a verified email, else self-asserted."""
+    organisation, else a passed live selfie capture, else a verified email, else
+    self-asserted."""
     if person.attestations.filter(
         revoked_at__isnull=True, verifier__kind=OrganisationKind.VERIFIER
     ).exists():
         level = AssuranceLevel.VERIFIED
+    elif person.liveness_passed_at is not None:
+        level = AssuranceLevel.LIVENESS
     elif person.user_id and person.user.email_verified_at is not None:
         level = AssuranceLevel.EMAIL_VERIFIED
     else:
