@@ -13,6 +13,7 @@ urlpatterns = [
         name="published-keys",
     ),
     # --- a person's consent dashboard and a studio's consent desk (records engineer) ---
+    path("", pages.home, name="home"),
     path("me/consent/", pages.dashboard, name="consent-dashboard"),
     path("me/consent/optouts/", pages.optout_create, name="consent-optout-create"),
     path("me/consent/keys/<str:kid>/revoke/", pages.key_revoke, name="consent-key-revoke"),
@@ -36,6 +37,11 @@ urlpatterns = [
     ),
     path("me/consent/history/", pages.history, name="consent-history"),
     path("me/consent/records/<str:record_id>/", pages.record_detail, name="consent-record"),
+    path(
+        "me/consent/records/<str:record_id>/proof.json",
+        pages.record_proof_download,
+        name="consent-record-proof",
+    ),
     path(
         "me/consent/records/<str:record_id>/revoke/",
         pages.record_revoke,

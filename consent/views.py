@@ -37,6 +37,13 @@ def _own_record(person: Person, record_id: str) -> Record:
     return record
 
 
+def home(request: HttpRequest) -> HttpResponse:
+    """The front page, with the public log's latest tree head in words (on a fresh install
+    there is none yet, which the page says rather than linking to the API's 404)."""
+    head = selectors.latest_tree_head()
+    return render(request, "home.html", {"tree_head": head})
+
+
 # --- a person's dashboard -----------------------------------------------------------------------
 
 
@@ -67,6 +74,7 @@ def dashboard(request: HttpRequest, person: Person) -> HttpResponse:
         "waiting": list(selectors.requests_waiting(person=person)),
         "optout_form": OptOutForm(),
         "keys": person.signing_keys.order_by("created_at"),
+        "has_templates": person.templates.exists(),
     }
     return render(request, "consent/dashboard.html", context)
 
@@ -85,6 +93,12 @@ def optout_create(request: HttpRequest, person: Person) -> HttpResponse:
         messages.error(request, error.message)
         return redirect("consent-dashboard")
     messages.success(request, f"Your opt-out is recorded and signed ({record.record_id}).")
+    if not person.templates.exists():
+        messages.warning(
+            request,
+            "You have no face photos registered: this opt-out cannot match anything until you "
+            "add photos of your face.",
+        )
     return redirect("consent-dashboard")
 
 
@@ -163,6 +177,18 @@ def record_detail(request: HttpRequest, person: Person, record_id: str) -> HttpR
         "revocation": getattr(record, "revocation", None),
     }
     return render(request, "consent/record_detail.html", context)
+
+
+@person_required
+def record_proof_download(request: HttpRequest, person: Person, record_id: str) -> HttpResponse:
+    """The record's proof as a file the person can keep and give to anyone who asks."""
+    record = _own_record(person, record_id)
+    proof = selectors.record_with_proof(record=record)
+    response = HttpResponse(
+        json.dumps(proof, indent=2, sort_keys=True), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{record.record_id}-proof.json"'
+    return response
 
 
 @person_required

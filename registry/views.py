@@ -26,10 +26,6 @@ from registry.pages import person_required
 from registry.site import site_url
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
-
-
 @require_GET
 def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers ask for ``/favicon.ico`` whatever the page links to; send them to the static

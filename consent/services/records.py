@@ -187,6 +187,8 @@ def optout_record(
         categories=cleaned,
     )
     with transaction.atomic():
+        _person_optouts_lock(person_id=person.pk)
+        _refuse_covered_optout(person=person, categories=cleaned)
         record = _record_append(
             kind=RecordKind.OPTOUT,
             person=person,
@@ -201,6 +203,23 @@ def optout_record(
             lambda: webhook_events_for_optout(record_id=record.record_id), robust=True
         )
     return record
+
+
+def _refuse_covered_optout(*, person: Person, categories: list[str]) -> None:
+    """An opt-out identical to or narrower than an active one would add a signed record that
+    changes nothing (and a second one to revoke later): say which record already covers it."""
+    for active in Record.objects.filter(
+        person=person, kind=RecordKind.OPTOUT, revoked_at__isnull=True
+    ).order_by("created_at"):
+        held = set(active.categories or [])
+        if "all" in held or set(categories) <= held:
+            uses = "all uses" if "all" in held else ", ".join(sorted(held))
+            raise Conflict(
+                f"Your opt-out {active.record_id} of {uses} is active and already covers this; "
+                "nothing new was recorded.",
+                code="optout_already_covered",
+                detail={"record_id": active.record_id},
+            )
 
 
 def grant_record(
@@ -431,6 +450,16 @@ def organisation_verification_record(
 _OPTOUT_FLAG_LOCK = 6006
 
 
+def _person_optouts_lock(*, person_id: int) -> None:
+    """The per-person transaction lock of opt-out decisions (see templates_optout_sync); also
+    serialises two opt-outs of one person, so neither can slip past the other's coverage test."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int)",
+            [_OPTOUT_FLAG_LOCK, person_id],
+        )
+
+
 def templates_optout_sync(*, person_id: int) -> bool:
     """Set the person's templates' ``opted_out`` flag from their records; returns the value.
 
@@ -445,11 +474,7 @@ def templates_optout_sync(*, person_id: int) -> bool:
     and erasure takes the person's and then the records', so a row lock here could deadlock.
     """
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int)",
-                [_OPTOUT_FLAG_LOCK, person_id],
-            )
+        _person_optouts_lock(person_id=person_id)
         opted_out = person_has_active_optout(person_id=person_id)
         registry_services.templates_optout_flag_set(person_id=person_id, opted_out=opted_out)
     return opted_out

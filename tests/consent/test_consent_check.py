@@ -264,8 +264,8 @@ def test_the_batch_read_for_media_checks_decides_like_the_single_one():
     grant(overridden, studio)
     services.optout_record(person=overridden, categories=["entertainment"])
     services.record_revoke(record=grant(revoked, studio))
-    first = services.optout_record(person=opted, categories=None)
-    services.optout_record(person=opted, categories=["entertainment"])
+    first = services.optout_record(person=opted, categories=["entertainment"])
+    services.optout_record(person=opted, categories=None)  # broader: a new record
     grant(nobody, other)
     people = [granted, overridden, revoked, opted, nobody]
     now = timezone.now()

@@ -31,11 +31,11 @@ def a_registered_key(person):
     return private_key, key
 
 
-def signed_optout(person, private_key):
-    draft = services.record_draft(kind="optout", person=person, categories=["sexual"])
+def signed_optout(person, private_key, categories=("sexual",)):
+    draft = services.record_draft(kind="optout", person=person, categories=list(categories))
     return services.optout_record(
         person=person,
-        categories=["sexual"],
+        categories=list(categories),
         person_signature=signing.sign(private_key, canonical_json(draft)),
         record_id=draft["record_id"],
         issued_at=timezone.datetime.fromisoformat(draft["issued_at"]),
@@ -57,7 +57,7 @@ def test_a_person_revokes_their_key_from_the_dashboard_and_it_signs_no_more():
     text = done.content.decode()
     assert "is revoked" in text and "Revoke this key" not in text
     with pytest.raises(ValidationFailed):
-        signed_optout(person, private_key)
+        signed_optout(person, private_key, categories=["political"])
     # What the key signed before its revocation still verifies against its published key.
     envelope = selectors.record_with_proof(record=earlier)["envelope"]
     keys = [*selectors.published_keys(), *selectors.cosigner_published_keys({key.kid})]

@@ -65,6 +65,7 @@ def test_signup_verify_enroll_delete_photo_export_and_delete_account(
     browser, live_server, settings, faces_dir: Path
 ):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     settings.SITE_URL = live_server.url
     driver = browser
@@ -103,10 +104,17 @@ def test_signup_verify_enroll_delete_photo_export_and_delete_account(
     assert len(driver.find_elements(By.CSS_SELECTOR, "#photos tr.photo-row")) == 2
     assert FaceTemplate.objects.filter(person=person).count() == 2
 
-    # Delete one photo.
-    _click_and_wait(
-        driver, driver.find_element(By.CSS_SELECTOR, "#photos tr.photo-row button"), "#photos"
-    )
+    # Delete one photo: the page asks first, and nothing is deleted until the person agrees.
+    delete = driver.find_element(By.CSS_SELECTOR, "#photos tr.photo-row button")
+    delete.click()
+    question = driver.switch_to.alert
+    assert "cannot be undone" in question.text
+    question.dismiss()
+    assert FaceTemplate.objects.filter(person=person).count() == 2
+    delete.click()
+    driver.switch_to.alert.accept()
+    WebDriverWait(driver, 90).until(left_the_page(delete))
+    _wait_for(driver, "#photos")
     assert urlsplit(driver.current_url).path == "/me/"
     assert len(driver.find_elements(By.CSS_SELECTOR, "#photos tr.photo-row")) == 1
     assert FaceTemplate.objects.filter(person=person).count() == 1

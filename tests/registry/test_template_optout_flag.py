@@ -36,8 +36,8 @@ def test_an_optout_flags_the_templates_until_the_last_optout_is_revoked(make_per
     person_enroll(person=bystander, images=[("b.jpg", photo("biden/biden.jpg"))])
     assert flags(person) == [False]
 
-    everything = optout_record(person=person, categories=None)
     advertising = optout_record(person=person, categories=["commercial"])
+    everything = optout_record(person=person, categories=None)  # broader: a second record
     assert flags(person) == [True]
     record_revoke(record=everything)
     assert flags(person) == [True], "one opt-out is still active"
