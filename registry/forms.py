@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import PasswordResetForm
 
 from registry.scopes import PERSONAL_SCOPES
 
@@ -59,3 +61,17 @@ class TokenForm(forms.Form):
         self.fields["scopes"].choices = [
             (name, f"{name}: {text}") for name, text in PERSONAL_SCOPES.items()
         ]
+
+
+class PasswordResetRequestForm(PasswordResetForm):
+    """Django's reset form, for every active account with the address in any case.
+
+    Django skips accounts with no usable password; here those are the organisation owners an
+    operator created (``manage.py organisation_create``), and a reset link is how they choose
+    their first password. Receiving the email proves the address either way.
+    """
+
+    email = forms.EmailField(label="Email address", max_length=254)
+
+    def get_users(self, email: str):
+        return get_user_model().objects.filter(email__iexact=email.strip(), is_active=True)

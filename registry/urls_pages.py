@@ -13,6 +13,24 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", views.SignOut.as_view(), name="logout"),
+    path("password-reset/", views.PasswordReset.as_view(), name="password-reset"),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="registry/password_reset_done.html"),
+        name="password-reset-done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        views.PasswordResetConfirm.as_view(),
+        name="password-reset-confirm",
+    ),
+    path(
+        "password-reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="registry/password_reset_complete.html"
+        ),
+        name="password-reset-complete",
+    ),
     path("verify/<str:uid>/<str:token>/", views.verify_email, name="verify-email"),
     path("me/", views.me, name="me"),
     path("me/verify-email/", views.verification_resend, name="verification-resend"),

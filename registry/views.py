@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LogoutView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from registry import selectors, services
 from registry.api import exceptions
 from registry.forms import (
+    PasswordResetRequestForm,
     PhotoUploadForm,
     SettingsForm,
     SignupForm,
@@ -218,3 +221,24 @@ def token_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     else:
         messages.success(request, "The token was revoked.")
     return redirect("tokens")
+
+
+class PasswordReset(auth_views.PasswordResetView):
+    """Ask for a reset link by email. The answer is the same whether or not the address has an
+    account (no way to learn who is registered), and the link is on the address the site was
+    reached on, like every email link (``registry.site``)."""
+
+    form_class = PasswordResetRequestForm
+    template_name = "registry/password_reset_form.html"
+    email_template_name = "registry/password_reset_email.txt"
+    subject_template_name = "registry/password_reset_subject.txt"
+    success_url = reverse_lazy("password-reset-done")
+
+    def form_valid(self, form):
+        self.extra_email_context = {"site_url": site_url(self.request)}
+        return super().form_valid(form)
+
+
+class PasswordResetConfirm(auth_views.PasswordResetConfirmView):
+    template_name = "registry/password_reset_confirm.html"
+    success_url = reverse_lazy("password-reset-complete")
