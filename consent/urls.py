@@ -48,4 +48,9 @@ urlpatterns = [
         name="consent-record-revoke",
     ),
     path("studio/<slug:slug>/consent/", pages.studio_desk, name="studio-desk"),
+    path(
+        "studio/<slug:slug>/consent/checks/<str:check_id>/receipt.json",
+        pages.studio_receipt_download,
+        name="studio-receipt",
+    ),
 ]

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from consent import selectors, services
@@ -219,6 +220,11 @@ def history(request: HttpRequest, person: Person) -> HttpResponse:
 # --- a studio's consent desk --------------------------------------------------------------------
 
 
+# Browsers show a calendar for these; the hint is for those that fall back to a text box.
+_DATE_PICKER = forms.DateInput(attrs={"type": "date", "placeholder": "YYYY-MM-DD"})
+_DATE_HINT = "A date (UTC); where there is no calendar, type YYYY-MM-DD."
+
+
 class ConsentRequestForm(forms.Form):
     person = forms.CharField(required=False, label="Person's handle or subject id", max_length=60)
     email = forms.EmailField(required=False, label="or invite by email")
@@ -230,8 +236,12 @@ class ConsentRequestForm(forms.Form):
         choices=_MEDIA_CHOICES, widget=forms.CheckboxSelectMultiple
     )
     territory = forms.CharField(initial="worldwide", max_length=16)
-    valid_from = forms.DateTimeField(required=False)
-    valid_until = forms.DateTimeField(required=False)
+    valid_from = forms.DateTimeField(
+        required=False, widget=_DATE_PICKER, help_text=_DATE_HINT + " Empty: from the answer."
+    )
+    valid_until = forms.DateTimeField(
+        required=False, widget=_DATE_PICKER, help_text=_DATE_HINT + " Empty: no end."
+    )
     project_ref = forms.CharField(required=False, max_length=200, label="Project reference")
 
     def clean(self):
@@ -246,7 +256,12 @@ class ConsentCheckForm(forms.Form):
     category = forms.ChoiceField(choices=_CATEGORY_CHOICES)
     media_type = forms.ChoiceField(choices=_MEDIA_CHOICES)
     territory = forms.CharField(initial="worldwide", max_length=16)
-    date = forms.DateTimeField(required=False, label="Date of use (default now)")
+    date = forms.DateTimeField(
+        required=False,
+        label="Date of use",
+        widget=_DATE_PICKER,
+        help_text=_DATE_HINT + " Empty: now.",
+    )
 
 
 def _membership_or_404(request: HttpRequest, slug: str) -> Organisation:
@@ -287,6 +302,17 @@ def studio_desk(request: HttpRequest, slug: str) -> HttpResponse:
             else:
                 messages.success(request, "Request sent.")
                 return redirect("studio-desk", slug=slug)
+    elif request.method == "POST" and request.POST.get("action") == "withdraw":
+        try:
+            consent_request = selectors.organisation_request(
+                organisation=organisation, request_id=request.POST.get("request_id", "")
+            )
+            services.consent_request_withdraw(request=consent_request, organisation=organisation)
+        except RegistryError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "Request withdrawn: the person no longer sees it.")
+        return redirect("studio-desk", slug=slug)
     elif request.method == "POST" and request.POST.get("action") == "check":
         check_form = ConsentCheckForm(request.POST, prefix="check")
         if check_form.is_valid():
@@ -314,5 +340,23 @@ def studio_desk(request: HttpRequest, slug: str) -> HttpResponse:
         "check_form": check_form,
         "check_result": check_result,
         "requests": selectors.organisation_requests(organisation=organisation)[:100],
+        "grants": selectors.organisation_grants(organisation=organisation)[:100],
+        "checks": selectors.organisation_consent_checks(organisation=organisation)[:50],
+        "now": timezone.now(),
     }
     return render(request, "consent/studio_desk.html", context)
+
+
+@login_required
+def studio_receipt_download(request: HttpRequest, slug: str, check_id: str) -> HttpResponse:
+    """A consent check's logged receipt as a file (``manage.py verify_receipt`` checks it)."""
+    organisation = _membership_or_404(request, slug)
+    try:
+        receipt = selectors.consent_check_receipt(organisation=organisation, check_id=check_id)
+    except RegistryError:
+        raise Http404("No such check.") from None
+    response = HttpResponse(
+        json.dumps(receipt, indent=2, sort_keys=True), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{check_id}-receipt.json"'
+    return response

@@ -13,6 +13,8 @@ from typing import Any
 from django.db import connections
 
 from consent.lib import merkle, signing
+from consent.lib.canonical import parse_json
+from consent.lib.receipts import LOGGED_RECEIPT_FORMAT
 from consent.lib.treehead import tree_head_json
 from consent.models import LogEntry, LogState, MerkleNode, PersonKey, SignedTreeHead, SigningKey
 from registry.lib.errors import NotFound, ValidationFailed
@@ -183,3 +185,29 @@ def cosigner_published_keys(kids: set[str]) -> list[dict[str, Any]]:
             "kid", "public_key", "created_at", "revoked_at"
         )
     ]
+
+
+def logged_receipt(*, entry: LogEntry, related: Sequence[LogEntry] = ()) -> dict[str, Any]:
+    """A logged receipt: the envelope, the signed tree head just after it, and inclusion proofs.
+
+    ``related`` entries (the grant or opt-out that decided a check) are proven against the
+    same head, so the receipt alone shows that decision was in the log too.
+    """
+    tree_size = entry.index + 1
+    head = SignedTreeHead.objects.get(tree_size=tree_size)
+    store = DatabaseNodeStore()
+
+    def proven(item: LogEntry) -> dict[str, Any]:
+        proof = merkle.inclusion_proof(store, item.index, tree_size)
+        return {
+            "leaf_index": item.index,
+            "envelope": parse_json(bytes(item.record)),
+            "inclusion_proof": proof.to_json(),
+        }
+
+    return {
+        "format": LOGGED_RECEIPT_FORMAT,
+        **proven(entry),
+        "tree_head": tree_head_description(head),
+        "related": [proven(item) for item in related],
+    }

@@ -16,7 +16,7 @@ from django.db.models import Q, QuerySet
 from consent.lib.canonical import parse_json
 from consent.lib.dates import iso_utc
 from consent.models import ConsentCheck, ConsentRequest, Record, RecordKind
-from consent.selectors.log import log_entry_with_proof, tree_head_description
+from consent.selectors.log import log_entry_with_proof, logged_receipt, tree_head_description
 from registry.lib.errors import NotFound
 from registry.models import Organisation, Person
 
@@ -84,6 +84,37 @@ def organisation_requests(*, organisation: Organisation) -> QuerySet[ConsentRequ
         .select_related("grant", "person")
         .order_by("-created_at", "-id")
     )
+
+
+def organisation_request(*, organisation: Organisation, request_id: str) -> ConsentRequest:
+    """One of the organisation's own consent requests (NotFound for anyone else's)."""
+    found = ConsentRequest.objects.filter(organisation=organisation, request_id=request_id).first()
+    if found is None:
+        raise NotFound("No such consent request.")
+    return found
+
+
+def organisation_consent_checks(*, organisation: Organisation) -> QuerySet[ConsentCheck]:
+    return (
+        ConsentCheck.objects.filter(organisation=organisation)
+        .select_related("person", "decided_by")
+        .order_by("-created_at", "-id")
+    )
+
+
+def consent_check_receipt(*, organisation: Organisation, check_id: str) -> dict[str, Any]:
+    """The logged receipt of one of the organisation's consent checks, as it was answered: the
+    signed decision, the tree head just after it, and inclusion proofs for it and the record
+    that decided it (``manage.py verify_receipt`` checks it offline)."""
+    check = (
+        ConsentCheck.objects.filter(organisation=organisation, check_id=check_id)
+        .select_related("log_entry", "decided_by__log_entry")
+        .first()
+    )
+    if check is None:
+        raise NotFound("No such consent check.")
+    related = [check.decided_by.log_entry] if check.decided_by else []
+    return logged_receipt(entry=check.log_entry, related=related)
 
 
 def organisation_grants(*, organisation: Organisation) -> QuerySet[Record]:

@@ -18,7 +18,6 @@ from consent.services.checks import (
     CHECK_RECEIPT_FORMAT,
     SIGNED_RECEIPT_FORMAT,
     consent_check,
-    logged_receipt,
     person_checked_by,
     receipt_sign,
 )
@@ -85,7 +84,6 @@ __all__ = [
     "grant_record",
     "grants_expired_notify",
     "log_append",
-    "logged_receipt",
     "optout_record",
     "organisation_verification_record",
     "person_checked_by",

@@ -8,30 +8,20 @@ the log and returns it with inclusion proofs for itself and for the record that 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from consent.lib import merkle, signing
-from consent.lib.canonical import parse_json
+from consent.lib import signing
 from consent.lib.dates import iso_ms, whole_ms
 from consent.lib.ids import new_id
-from consent.lib.receipts import (
-    CHECK_RECEIPT_FORMAT,
-    LOGGED_RECEIPT_FORMAT,
-    SIGNED_RECEIPT_FORMAT,
-)
+from consent.lib.receipts import CHECK_RECEIPT_FORMAT, SIGNED_RECEIPT_FORMAT
 from consent.lib.uses import category_check, media_type_check, territory_clean
-from consent.models import ConsentCheck, LogEntry, PersonCheckedBy, SignedTreeHead
-from consent.selectors import (
-    DatabaseNodeStore,
-    consent_decision,
-    people_assurance,
-    tree_head_description,
-)
+from consent.models import ConsentCheck, PersonCheckedBy
+from consent.selectors import consent_decision, logged_receipt, people_assurance
 from consent.services.log import _private_key, log_append, signing_key_current, subject_commitment
 from registry.lib.errors import ValidationFailed
 from registry.models import ASSURANCE_ORDER, Organisation, Person
@@ -79,32 +69,6 @@ def receipt_sign(*, kind: str, body: dict) -> dict:
     key = signing_key_current()
     signature = signing.signature_entry(key.kid, _private_key(key), payload)
     return {"payload": payload, "signatures": [signature]}
-
-
-def logged_receipt(*, entry: LogEntry, related: Sequence[LogEntry] = ()) -> dict[str, Any]:
-    """A logged receipt: the envelope, the signed tree head just after it, and inclusion proofs.
-
-    ``related`` entries (the grant or opt-out that decided a check) are proven against the
-    same head, so the receipt alone shows that decision was in the log too.
-    """
-    tree_size = entry.index + 1
-    head = SignedTreeHead.objects.get(tree_size=tree_size)
-    store = DatabaseNodeStore()
-
-    def proven(item: LogEntry) -> dict[str, Any]:
-        proof = merkle.inclusion_proof(store, item.index, tree_size)
-        return {
-            "leaf_index": item.index,
-            "envelope": parse_json(bytes(item.record)),
-            "inclusion_proof": proof.to_json(),
-        }
-
-    return {
-        "format": LOGGED_RECEIPT_FORMAT,
-        **proven(entry),
-        "tree_head": tree_head_description(head),
-        "related": [proven(item) for item in related],
-    }
 
 
 def consent_check(

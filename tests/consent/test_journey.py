@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -17,6 +19,7 @@ from tests.consent.records_factories import (
 from tests.support import headless_chromium, left_the_page
 
 PASSWORD = "correct horse battery staple"  # the factories' password
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 def keys_json() -> dict:
@@ -192,6 +195,10 @@ def test_the_journey_in_a_browser(browser, live_server):
     page.sign_in_as(producer.user.email)
     assert check() == "consented"
     assert page.find("#decided-by").text == grant_id
+    assert grant_id in page.find("#studio-grants").text
+    page.driver.set_window_size(1200, 3200)  # the whole desk, tracking tables included
+    page.driver.save_screenshot(str(DOCS_IMG / "studio-desk.png"))
+    page.driver.set_window_size(1200, 1600)
 
     # 4. The person revokes: one click, then the confirmation.
     page.sign_in_as(person.user.email)
