@@ -32,6 +32,7 @@ from matching.lib.imaging import (
     sniff_image_type,
 )
 from registry.lib.photo_crypto import encrypt_photo
+from registry.lib.sizes import megabytes
 from registry.lib.template_protection import protect, unprotect
 from registry.models import FaceTemplate, Person, ReferencePhoto
 from registry.selectors import current_template_key_version, template_key
@@ -138,8 +139,7 @@ def photo_analyse(
         return PhotoOutcome(
             filename,
             False,
-            f"file too large: {len(data) / 1e6:.1f} MB, limit "
-            f"{settings.MAX_IMAGE_BYTES / 1e6:.0f} MB",
+            f"file too large: {megabytes(len(data))}, limit {megabytes(settings.MAX_IMAGE_BYTES)}",
         ), None
     try:
         image = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS, budget=budget)

@@ -28,6 +28,7 @@ from registry.lib.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from registry.lib.sizes import megabytes
 from registry.permissions import HasScopes, request_api_key, request_organisation
 
 # Multipart framing around the file; a request longer than the largest file plus this is refused
@@ -112,7 +113,9 @@ class ChecksApi(ApiView):
             length = 0
         if length > max(settings.MAX_VIDEO_BYTES, settings.MAX_IMAGE_BYTES) + MULTIPART_OVERHEAD:
             raise PayloadTooLarge(
-                "The upload is larger than any check accepts.",
+                f"The upload is larger than any check accepts (videos up to "
+                f"{megabytes(settings.MAX_VIDEO_BYTES)}, images up to "
+                f"{megabytes(settings.MAX_IMAGE_BYTES)}).",
                 detail={"max_video_bytes": settings.MAX_VIDEO_BYTES},
             )
         if request.content_type.startswith("multipart/"):
@@ -152,7 +155,8 @@ class ChecksApi(ApiView):
         if image_type is not None:
             if upload.size > settings.MAX_IMAGE_BYTES:
                 raise PayloadTooLarge(
-                    f"Images are limited to {settings.MAX_IMAGE_BYTES} bytes.",
+                    f"Images are limited to {megabytes(settings.MAX_IMAGE_BYTES)}; this one is "
+                    f"{megabytes(upload.size)}.",
                     code="image_too_large",
                     detail={"size": upload.size, "max_bytes": settings.MAX_IMAGE_BYTES},
                 )
@@ -175,7 +179,8 @@ class ChecksApi(ApiView):
             )
         if upload.size > settings.MAX_VIDEO_BYTES:
             raise PayloadTooLarge(
-                f"Videos are limited to {settings.MAX_VIDEO_BYTES} bytes.",
+                f"Videos are limited to {megabytes(settings.MAX_VIDEO_BYTES)}; this one is "
+                f"{megabytes(upload.size)}.",
                 code="video_too_large",
                 detail={"size": upload.size, "max_bytes": settings.MAX_VIDEO_BYTES},
             )

@@ -34,6 +34,7 @@ from matching.lib.imaging import describe_content, sniff_image_type
 from matching.video import analyse_video
 from matching.video.reader import sniff_container
 from registry.lib.errors import RegistryError, ValidationFailed
+from registry.lib.sizes import megabytes
 
 
 class Command(BaseCommand):
@@ -100,7 +101,8 @@ def scan_file(path: Path, *, category: str | None) -> dict[str, Any]:
         size = path.stat().st_size
         if size > settings.MAX_IMAGE_BYTES:
             raise RegistryError(
-                f"The image is {size} bytes; the limit is {settings.MAX_IMAGE_BYTES}.",
+                f"The image is {megabytes(size)}; "
+                f"the limit is {megabytes(settings.MAX_IMAGE_BYTES)}.",
                 code="image_too_large",
             )
         faces = services.image_faces(data=path.read_bytes())
