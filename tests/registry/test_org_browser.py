@@ -53,9 +53,13 @@ def _api_get(url: str, key: str) -> tuple[int, object]:
 
 def _screenshot(driver, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    # The whole page, not just the window: grow the window to the document's height.
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1200, max(700, min(height + 40, 2400)))
+    # The whole page, not just the window: fit the window to the content's height (the
+    # document's own height is never less than the window's).
+    height = driver.execute_script(
+        "return Math.ceil(document.body.getBoundingClientRect().height) + 60"
+    )
+    chrome = driver.execute_script("return window.outerHeight - window.innerHeight")
+    driver.set_window_size(1200, max(600, min(height + chrome, 2400)))
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
     driver.set_window_size(1200, 1600)
 
