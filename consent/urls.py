@@ -3,6 +3,7 @@
 from django.urls import path
 
 from consent import views as pages
+from consent import views_webhooks as webhooks
 from consent.api.log import PublishedKeysApi
 
 urlpatterns = [
@@ -52,5 +53,22 @@ urlpatterns = [
         "studio/<slug:slug>/consent/checks/<str:check_id>/receipt.json",
         pages.studio_receipt_download,
         name="studio-receipt",
+    ),
+    # --- an organisation's webhooks page (owners) ---
+    path("orgs/<slug:slug>/webhooks/", webhooks.webhooks, name="org-webhooks"),
+    path(
+        "orgs/<slug:slug>/webhooks/<str:endpoint_id>/test/",
+        webhooks.webhook_test,
+        name="org-webhook-test",
+    ),
+    path(
+        "orgs/<slug:slug>/webhooks/<str:endpoint_id>/delete/",
+        webhooks.webhook_delete,
+        name="org-webhook-delete",
+    ),
+    path(
+        "orgs/<slug:slug>/webhooks/deliveries/<str:delivery_id>/redeliver/",
+        webhooks.webhook_redeliver,
+        name="org-webhook-redeliver",
     ),
 ]

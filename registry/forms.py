@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm
 
-from registry.scopes import PERSONAL_SCOPES
+from registry.scopes import ATTEST_WRITE, ORGANISATION_SCOPES, PERSONAL_SCOPES
 
 
 class SignupForm(forms.Form):
@@ -75,3 +75,44 @@ class PasswordResetRequestForm(PasswordResetForm):
 
     def get_users(self, email: str):
         return get_user_model().objects.filter(email__iexact=email.strip(), is_active=True)
+
+
+class OrganisationForm(forms.Form):
+    name = forms.CharField(label="Organisation name", max_length=200)
+    kind = forms.ChoiceField(
+        label="Kind",
+        choices=[
+            ("studio", "Studio: asks people for consent and checks it before production"),
+            ("platform", "Platform: checks images and video before publishing them"),
+        ],
+        widget=forms.RadioSelect,
+        initial="platform",
+    )
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label="Email address")
+    role = forms.ChoiceField(
+        label="Role",
+        choices=[
+            ("member", "Member: uses the organisation's pages"),
+            ("owner", "Owner: also manages members, API keys and webhooks"),
+        ],
+        initial="member",
+    )
+
+
+class OrganisationKeyForm(forms.Form):
+    name = forms.CharField(label="Key name", max_length=100, help_text="e.g. production upload")
+    scopes = forms.MultipleChoiceField(
+        label="What the key may do", widget=forms.CheckboxSelectMultiple, choices=()
+    )
+
+    def __init__(self, *args, kind: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Attestations are recorded only by verifier organisations; other kinds never need it.
+        self.fields["scopes"].choices = [
+            (name, text)
+            for name, text in ORGANISATION_SCOPES.items()
+            if name != ATTEST_WRITE or kind == "verifier"
+        ]

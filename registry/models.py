@@ -217,6 +217,41 @@ class Membership(models.Model):
         return f"{self.role} of organisation #{self.organisation_id}"
 
 
+class Invitation(models.Model):
+    """An owner's invitation to join an organisation, sent by email; the link carries a secret
+    token of which only the SHA-256 is stored. Accepted once, by the account with that address."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=MembershipRole.choices)
+    token_hash = models.BinaryField(max_length=32, unique=True)
+    invited_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "organisation",
+                Lower("email"),
+                condition=models.Q(accepted_at__isnull=True, cancelled_at__isnull=True),
+                name="invitation_pending_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation #{self.pk} to organisation #{self.organisation_id}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.cancelled_at is None
+
+
 class ApiKey(models.Model):
     """A bearer credential: an organisation's API key or a person's personal token.
 

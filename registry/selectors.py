@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from registry.models import FaceTemplate, Membership, Organisation, Person
+from registry.models import ApiKey, FaceTemplate, Invitation, Membership, Organisation, Person
 
 # --- Template keys --------------------------------------------------------------------------
 
@@ -60,3 +60,36 @@ def membership_role(*, organisation, user) -> str | None:
 
 def person_by_public_id(*, public_id: str):
     return Person.objects.filter(public_id=public_id).first()
+
+
+def user_memberships(*, user) -> list:
+    """The account's memberships of organisations that are not suspended, by organisation name."""
+    if user is None or not getattr(user, "pk", None):
+        return []
+    return list(
+        Membership.objects.select_related("organisation")
+        .filter(user=user, organisation__suspended_at__isnull=True)
+        .order_by("organisation__name", "organisation__pk")
+    )
+
+
+def organisation_members(*, organisation) -> list:
+    return list(
+        organisation.memberships.select_related("user").order_by("-role", "created_at", "pk")
+    )
+
+
+def organisation_invitations_pending(*, organisation) -> list:
+    return list(
+        Invitation.objects.filter(
+            organisation=organisation, accepted_at__isnull=True, cancelled_at__isnull=True
+        ).order_by("-created_at")
+    )
+
+
+def organisation_keys(*, organisation) -> list:
+    """The organisation's API keys, active ones first, newest first."""
+    return sorted(
+        ApiKey.objects.filter(organisation=organisation).order_by("-created_at", "-pk"),
+        key=lambda key: key.revoked_at is not None,
+    )

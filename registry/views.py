@@ -25,7 +25,7 @@ from registry.forms import (
 )
 from registry.lib.errors import RegistryError
 from registry.models import Person
-from registry.pages import person_required
+from registry.pages import person_required, safe_next
 from registry.site import site_url
 
 
@@ -99,8 +99,10 @@ def signup(request: HttpRequest) -> HttpResponse:
             messages.success(
                 request, "Account created. We sent you an email with a link to confirm it."
             )
-            return redirect("me")
-    return render(request, "registry/signup.html", {"form": form})
+            # An invitation link sends newcomers here and expects them back.
+            return redirect(safe_next(request, "/me/"))
+    next_url = safe_next(request, "")
+    return render(request, "registry/signup.html", {"form": form, "next": next_url})
 
 
 @require_GET

@@ -2,8 +2,9 @@
 
 Events are stored as one ``WebhookDelivery`` per active endpoint and sent after the commit by the
 ``consent.webhook_deliver`` task; signing, the POST and the retry policy are
-``consent.delivery``'s. Events: ``grant.revoked``, ``grant.expired`` (to the grant's holder)
-and ``person.opted_out`` (to every organisation that checked the person, by its reference).
+``consent.delivery``'s. Events: ``grant.revoked``, ``grant.expired`` (to the grant's holder),
+``person.opted_out`` (to every organisation that checked the person, by its reference) and
+``ping`` (a test event an owner sends to one endpoint).
 """
 
 from __future__ import annotations
@@ -109,6 +110,29 @@ def webhook_event_emit(
             ids = [delivery.delivery_id for delivery in deliveries]
             transaction.on_commit(lambda: _enqueue_deliveries(ids), robust=True)
     return deliveries
+
+
+def webhook_endpoint_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """A ``ping`` event to this one endpoint, so its owner can see deliveries and signatures
+    work before a real event needs them; logged and retried like any other delivery."""
+    event_id = new_id("evt")
+    payload = {
+        "id": event_id,
+        "type": "ping",
+        "created_at": iso_ms(timezone.now()),
+        "data": {"endpoint": endpoint.endpoint_id, "message": "A test event from the registry."},
+    }
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.create(
+            delivery_id=new_id("whd"),
+            endpoint=endpoint,
+            event_id=event_id,
+            event_type="ping",
+            payload=payload,
+            next_attempt_at=timezone.now(),
+        )
+        transaction.on_commit(lambda: _enqueue_deliveries([delivery.delivery_id]), robust=True)
+    return delivery
 
 
 def webhook_event_for_grant(*, record_id: str, event_type: str) -> list[WebhookDelivery]:

@@ -107,3 +107,25 @@ def api_key_revoke_for(*, key_id: int, actor: User) -> ApiKey:
         if role != MembershipRole.OWNER:
             raise PermissionDeniedError("Only an owner can revoke the organisation's keys.")
     return api_key_revoke(key=key, actor=actor)
+
+
+@transaction.atomic
+def api_key_rotate(*, key: ApiKey, actor: User | None) -> tuple[ApiKey, str]:
+    """A new secret for the same purpose: a new key with the old one's name, scopes and expiry,
+    and the old one revoked at once. Returns the new key and its plaintext (shown once)."""
+    key = ApiKey.objects.select_for_update().get(pk=key.pk)
+    if key.revoked_at is not None:
+        raise ValidationFailed("This key is revoked; create a new one instead.")
+    if key.expires_at is not None and key.expires_at <= timezone.now():
+        raise ValidationFailed("This key has expired; create a new one instead.")
+    new_key, plaintext = api_key_create(
+        organisation=key.organisation,
+        user=key.user,
+        name=key.name,
+        scopes=key.scopes,
+        created_by=actor,
+        expires_at=key.expires_at,
+    )
+    api_key_revoke(key=key, actor=actor)
+    audit_record(action="api_key.rotate", actor=actor, target=new_key, metadata={"old": key.pk})
+    return new_key, plaintext
