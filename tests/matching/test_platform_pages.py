@@ -209,3 +209,26 @@ def test_usage_shows_a_chart_per_day_and_the_rate_limits(platform, member, setti
     assert "<svg" in html and html.count("<rect") >= 2
     assert "2 checks from" in html
     assert "600 checks per minute" in html and "3000 checks per minute" in html
+
+
+def test_the_web_form_queues_a_video_that_the_member_polls_through_the_api(
+    platform, member, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    clip = photo_bytes("video/short_hamilton_clip.mp4")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = member.post(
+            f"{base(platform)}/checks/new",
+            {"category": "entertainment", "file": SimpleUploadedFile("clip.mp4", clip)},
+        )
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert (body["kind"], body["status"], body["source"]) == ("video", "queued", "web")
+    assert len(callbacks) == 1
+    check = Check.objects.get(pk=body["id"])
+    assert check.submitted_by == member.user and check.api_key is None
+    # The form's script polls the job as the signed-in member, naming the organisation.
+    polled = member.get(
+        f"/api/v1/checks/{body['id']}", HTTP_X_ORGANISATION=platform.organisation.slug
+    )
+    assert polled.status_code == 200 and polled.json()["progress"] == 0
