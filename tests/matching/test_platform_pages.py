@@ -232,3 +232,16 @@ def test_the_web_form_queues_a_video_that_the_member_polls_through_the_api(
         f"/api/v1/checks/{body['id']}", HTTP_X_ORGANISATION=platform.organisation.slug
     )
     assert polled.status_code == 200 and polled.json()["progress"] == 0
+
+
+def test_an_operator_reads_a_check_with_its_decisions_in_the_admin(platform, member):
+    check = stored_check(platform.organisation, verdict="needs_review", faces=[NEEDS_REVIEW_FACE])
+    member.post(
+        f"{base(platform)}/checks/{check.pk}/faces/0/review", {"decision": "not_this_person"}
+    )
+    operator = User.objects.create_superuser(email="ops@registry.example", password="x" * 12)
+    client = Client()
+    client.force_login(operator)
+    page = client.get(f"/admin/matching/check/{check.pk}/change/")
+    assert page.status_code == 200
+    assert "Not this person" in page.content.decode()
