@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from matching.health import registry_capacity_status
-from matching.models import Check, CheckMatch
+from matching.models import Check, CheckMatch, ReviewDecision
 
 
 class NoAddOrChangeAdmin(admin.ModelAdmin):
@@ -30,6 +30,17 @@ class CheckMatchInline(admin.TabularInline):
         return False
 
 
+class ReviewDecisionInline(admin.TabularInline):
+    model = ReviewDecision
+    fields = ("face", "decision", "decided_by", "decided_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Check)
 class CheckAdmin(NoAddOrChangeAdmin):
     def changelist_view(self, request, extra_context=None):
@@ -46,7 +57,7 @@ class CheckAdmin(NoAddOrChangeAdmin):
         return super().changelist_view(request, extra_context)
 
     list_display = ("id", "organisation", "kind", "status", "progress", "verdict", "created_at")
-    list_filter = ("kind", "status", "verdict", "category")
+    list_filter = ("kind", "status", "verdict", "category", "source")
     search_fields = ("id", "media_sha256", "organisation__name")
     date_hierarchy = "created_at"
     list_select_related = ("organisation",)
@@ -54,6 +65,8 @@ class CheckAdmin(NoAddOrChangeAdmin):
         "id",
         "organisation",
         "api_key",
+        "source",
+        "submitted_by",
         "kind",
         "status",
         "progress",
@@ -71,9 +84,10 @@ class CheckAdmin(NoAddOrChangeAdmin):
         "created_at",
         "started_at",
         "finished_at",
+        "detail_dropped_at",
     )
     fields = readonly_fields
-    inlines = [CheckMatchInline]
+    inlines = [CheckMatchInline, ReviewDecisionInline]
 
 
 @admin.register(CheckMatch)

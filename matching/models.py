@@ -1,10 +1,12 @@
 """Media checks: what a platform asked, how far the work got, and who it matched.
 
-A ``Check`` is kept for every video (it is a job with a status the API reports) and for every
-image or embeddings check that matched somebody. A synchronous check that came out clear with
-no match is answered with its signed receipt and not stored: the registry keeps no trace of a
-platform's ordinary media, and the hot path costs no write. ``CheckMatch`` rows are what a person
-sees in their dashboard ("checks that matched me"); platforms never see person ids.
+A ``Check`` is kept for every check an organisation makes, whatever its verdict: the
+organisation reads its history back (``GET /api/v1/checks``) and downloads each receipt. The media
+itself is never kept (a video only while its job runs). After ``CHECK_DETAIL_RETENTION_DAYS`` a
+check drops its per-face detail (boxes, distances, references) and keeps its verdict, time, key
+and receipt. ``CheckMatch`` rows are what a person sees in their dashboard ("checks that matched
+me"); platforms never see person ids. ``ReviewDecision`` is a member's answer to a face that
+needs review.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from registry.models import ApiKey, Organisation, Person
+from registry.models import ApiKey, Organisation, Person, User
 
 
 class CheckKind(models.TextChoices):
@@ -42,6 +44,11 @@ class Verdict(models.TextChoices):
     CLEAR = "clear", "Clear"
 
 
+class CheckSource(models.TextChoices):
+    API = "api", "API"
+    WEB = "web", "Web form"
+
+
 class Check(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(
@@ -49,6 +56,11 @@ class Check(models.Model):
     )
     api_key = models.ForeignKey(
         ApiKey, on_delete=models.SET_NULL, related_name="checks", null=True, blank=True
+    )
+    # Who made the check: an API key, or a member (session) through the API or the web form.
+    source = models.CharField(max_length=3, choices=CheckSource.choices, default=CheckSource.API)
+    submitted_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, related_name="+", null=True, blank=True
     )
     kind = models.CharField(max_length=10, choices=CheckKind.choices)
     status = models.CharField(
@@ -74,6 +86,8 @@ class Check(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set when the retention period dropped the per-face detail from ``result``.
+    detail_dropped_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -117,6 +131,32 @@ class CheckMatch(models.Model):
 
     def __str__(self) -> str:
         return f"check {self.media_check_id} matched person #{self.person_id}"
+
+
+class ReviewDecisionKind(models.TextChoices):
+    NOT_THIS_PERSON = "not_this_person", "Not this person"
+    TREAT_AS_BLOCKED = "treat_as_blocked", "Treat as blocked"
+
+
+class ReviewDecision(models.Model):
+    """A member's decision on one face of a check that needs review (``face`` indexes
+    ``result["faces"]``). It names no person: the organisation only ever saw a reference."""
+
+    media_check = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="reviews")
+    face = models.PositiveSmallIntegerField()
+    decision = models.CharField(max_length=20, choices=ReviewDecisionKind.choices)
+    decided_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, related_name="+", null=True, blank=True
+    )
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["media_check", "face"], name="reviewdecision_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"check {self.media_check_id} face {self.face}: {self.decision}"
 
 
 class RateCounter(models.Model):

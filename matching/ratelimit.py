@@ -50,6 +50,10 @@ class Rate:
             )
         return cls(count=int(number), seconds=_UNITS[unit])
 
+    def describe(self) -> str:
+        unit = {1: "second", 60: "minute", 3600: "hour"}[self.seconds]
+        return f"{self.count} checks per {unit}"
+
 
 def _configured(name: str, default: str) -> Rate | None:
     return Rate.parse(str(getattr(settings, name, default)), name=name)
@@ -64,6 +68,14 @@ def limits_for(*, key_id: int | None, organisation_id: int | None) -> list[tuple
     if per_org is not None and organisation_id is not None:
         limits.append((f"checks:org:{organisation_id}", per_org))
     return limits
+
+
+def rates_in_force() -> dict[str, Rate | None]:
+    """The configured limits (None where a limit is off): each key's, and its organisation's."""
+    return {
+        "per_key": _configured("CHECKS_RATE_PER_KEY", DEFAULT_PER_KEY),
+        "per_organisation": _configured("CHECKS_RATE_PER_ORGANISATION", DEFAULT_PER_ORGANISATION),
+    }
 
 
 def _uses_shared_cache() -> bool:

@@ -51,3 +51,11 @@ def check_callback_deliver(self, check_id: str) -> int | None:
     if retry_in is not None and not self.request.is_eager:
         raise self.retry(countdown=retry_in)
     return retry_in
+
+
+@shared_task(name="matching.check_details_drop")
+def check_details_drop() -> int:
+    """Daily: checks past CHECK_DETAIL_RETENTION_DAYS drop their per-face detail."""
+    from matching import services
+
+    return services.check_details_drop()

@@ -138,6 +138,8 @@ try:
         "consent-grants-expired": {"task": "consent.grants_expired_notify", "schedule": 300},
         # Webhook deliveries due for a retry whose Celery retry was lost (worker restarts).
         "consent-webhooks-due": {"task": "consent.webhook_deliveries_due", "schedule": 60},
+        # Checks older than CHECK_DETAIL_RETENTION_DAYS: drop their per-face detail.
+        "matching-check-details-drop": {"task": "matching.check_details_drop", "schedule": 86400},
     }
 
     # --- Webhooks ------------------------------------------------------------------------------
@@ -171,6 +173,8 @@ try:
     ):
         if not re.fullmatch(r"(0|off|none|[1-9]\d*/(s|sec|second|m|min|minute|h|hour))", _rate):
             raise EnvError(f"{_name}={_rate!r} must look like '600/min' (per sec, min or hour)")
+    # After this many days a check keeps its verdict, time, key and receipt, not its faces.
+    CHECK_DETAIL_RETENTION_DAYS = env.int("CHECK_DETAIL_RETENTION_DAYS", 90, minimum=1)
     # Diagnostics and the naive side of bench/api_load.py: every search exact, no index.
     MATCHING_EXACT_SEARCH = env.bool("MATCHING_EXACT_SEARCH", False)
 

@@ -50,6 +50,16 @@ class CheckResultSerializer(serializers.Serializer):
         ref_name = "CheckResult"
 
 
+class ReviewSerializer(serializers.Serializer):
+    face = serializers.IntegerField(help_text="Index in result.faces")
+    decision = serializers.ChoiceField(choices=["not_this_person", "treat_as_blocked"])
+    decided_by = serializers.EmailField(allow_null=True, help_text="The member who decided")
+    decided_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "CheckReview"
+
+
 class CheckSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=CheckKind.choices)
@@ -57,12 +67,23 @@ class CheckSerializer(serializers.Serializer):
     progress = serializers.IntegerField(min_value=0, max_value=100)
     category = serializers.CharField()
     stored = serializers.BooleanField(
-        help_text="False for a synchronous check that matched nobody: it is not kept."
+        help_text="True for every check made for an organisation (readable with GET later)."
+    )
+    source = serializers.ChoiceField(
+        choices=["api", "web"], help_text="web: a member checked it through the web form"
+    )
+    api_key = serializers.IntegerField(
+        allow_null=True, help_text="Id of the API key that made the check (null: a member)"
     )
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     result = CheckResultSerializer(allow_null=True)
     error = serializers.JSONField(allow_null=True)
+    detail_dropped = serializers.BooleanField(
+        help_text="The retention period passed: result.faces is empty; verdict, time, key and "
+        "receipt remain."
+    )
+    reviews = ReviewSerializer(many=True, help_text="Members' decisions on faces needing review")
 
     class Meta:
         ref_name = "Check"

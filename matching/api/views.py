@@ -1,4 +1,5 @@
-"""Checks API: platforms submit an image, a video or precomputed embeddings for a use.
+"""Checks API: platforms submit an image, a video or precomputed embeddings for a use, and read
+back every check they made.
 
 Thin views: validate the request, call ``matching.services``, serialize. Images and embeddings
 are answered at once (200); videos are jobs (202, then ``GET /checks/{id}``).
@@ -7,7 +8,8 @@ are answered at once (200); videos are jobs (202, then ``GET /checks/{id}``).
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -15,21 +17,23 @@ from rest_framework.response import Response
 
 from consent.lib.uses import USE_CATEGORIES
 from matching import services
-from matching.api.serializers import CheckSerializer, EmbeddingsField
-from matching.lib.imaging import describe_content, sniff_image_type
+from matching.api.serializers import CheckSerializer, EmbeddingsField, ReviewSerializer
+from matching.models import Verdict
 from matching.ratelimit import check_rate
-from matching.video.reader import sniff_container
+from matching.selectors.checks import WEB_FORM_KEY, check_filters_clean, organisation_checks
 from registry import scopes
 from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer, kind_of
-from registry.lib.errors import (
-    PayloadTooLarge,
-    PermissionDeniedError,
-    UnsupportedMediaType,
-    ValidationFailed,
-)
+from registry.api.pagination import Pagination
+from registry.lib.errors import PayloadTooLarge, PermissionDeniedError, ValidationFailed
 from registry.lib.sizes import megabytes
-from registry.permissions import HasScopes, request_api_key, request_organisation
+from registry.permissions import (
+    HasScope,
+    HasScopes,
+    request_api_key,
+    request_organisation,
+    request_session_user,
+)
 
 # Multipart framing around the file; a request longer than the largest file plus this is refused
 # from its Content-Length, before a byte of it is read.
@@ -47,11 +51,61 @@ def _organisation(request: Request):
     return organisation
 
 
-class ChecksApi(ApiView):
-    """POST /api/v1/checks"""
+# A key that submits checks may read their results: checks:read or checks:write.
+READ_CHECKS = scopes.any_of(scopes.CHECKS_READ, scopes.CHECKS_WRITE)
 
-    permission_classes = [HasScopes.require(scopes.CHECKS_WRITE)]
+_LIST_PARAMETERS = [
+    OpenApiParameter(
+        "verdict", OpenApiTypes.STR, enum=Verdict.values, description="Only this verdict."
+    ),
+    OpenApiParameter(
+        "since",
+        OpenApiTypes.DATE,
+        description="Checks made on or after this day (UTC), as YYYY-MM-DD.",
+    ),
+    OpenApiParameter(
+        "until",
+        OpenApiTypes.DATE,
+        description="Checks made on or before this day (UTC), as YYYY-MM-DD.",
+    ),
+    OpenApiParameter(
+        "api_key",
+        OpenApiTypes.STR,
+        description=f"Only checks made with this API key (its id), or {WEB_FORM_KEY!r} for "
+        "checks members made through the web form.",
+    ),
+]
+
+
+class ChecksApi(ApiView):
+    """GET and POST /api/v1/checks"""
+
+    permission_classes = [HasScope]
+    scopes_by_method = {"GET": [READ_CHECKS], "POST": [scopes.CHECKS_WRITE]}
     parser_classes = [JSONParser, MultiPartParser]
+    pagination_class = Pagination
+
+    @extend_schema(
+        operation_id="checks_list",
+        summary="Every check the organisation made (all verdicts), newest first",
+        parameters=_LIST_PARAMETERS,
+        responses={200: CheckSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        organisation = _organisation(request)
+        params = request.query_params
+        filters = check_filters_clean(
+            verdict=params.get("verdict"),
+            since=params.get("since"),
+            until=params.get("until"),
+            api_key=params.get("api_key"),
+        )
+        checks = organisation_checks(organisation=organisation, filters=filters)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(checks, request, view=self)
+        return paginator.get_paginated_response(
+            [services.check_representation(check) for check in page]
+        )
 
     # Describes the JSON body in the schema; services.embeddings_check validates it.
     class JsonInputSerializer(serializers.Serializer):
@@ -139,69 +193,29 @@ class ChecksApi(ApiView):
             boxes=data.get("boxes"),
             organisation=organisation,
             api_key=key,
+            submitted_by=request_session_user(request),
         )
         return Response(body, status=200)
 
     def _media(self, request: Request, organisation, key) -> Response:
         data = self.MultipartInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
-        category = data.validated_data["category"]
-        head = upload.read(64)
-        upload.seek(0)
-        if not head:
-            raise ValidationFailed("The file is empty.", code="empty_file")
-        image_type = sniff_image_type(head)
-        if image_type is not None:
-            if upload.size > settings.MAX_IMAGE_BYTES:
-                raise PayloadTooLarge(
-                    f"Images are limited to {megabytes(settings.MAX_IMAGE_BYTES)}; this one is "
-                    f"{megabytes(upload.size)}.",
-                    code="image_too_large",
-                    detail={"size": upload.size, "max_bytes": settings.MAX_IMAGE_BYTES},
-                )
-            return Response(
-                services.image_check(
-                    data=upload.read(),
-                    category=category,
-                    organisation=organisation,
-                    api_key=key,
-                ),
-                status=200,
-            )
-        container = sniff_container(head)
-        if container is None:
-            detected = describe_content(head)
-            raise UnsupportedMediaType(
-                f"Send a JPEG, PNG or WebP image or an MP4, MOV, WebM/MKV or AVI video "
-                f"(detected: {detected}).",
-                detail={"detected": detected},
-            )
-        if upload.size > settings.MAX_VIDEO_BYTES:
-            raise PayloadTooLarge(
-                f"Videos are limited to {megabytes(settings.MAX_VIDEO_BYTES)}; this one is "
-                f"{megabytes(upload.size)}.",
-                code="video_too_large",
-                detail={"size": upload.size, "max_bytes": settings.MAX_VIDEO_BYTES},
-            )
-        check = services.video_check_create(
+        body, status = services.media_check_submit(
+            upload=data.validated_data["file"],
+            category=data.validated_data["category"],
             organisation=organisation,
             api_key=key,
-            category=category,
-            upload=upload,
-            container=container,
+            submitted_by=request_session_user(request),
             callback_url=data.validated_data.get("callback_url", ""),
             callback_secret=data.validated_data.get("callback_secret", ""),
         )
-        check.refresh_from_db()
-        return Response(services.check_representation(check), status=202)
+        return Response(body, status=status)
 
 
 class CheckApi(ApiView):
     """GET /api/v1/checks/{id}"""
 
-    # A key that submits checks may read their results: checks:read or checks:write.
-    permission_classes = [HasScopes.require(scopes.any_of(scopes.CHECKS_READ, scopes.CHECKS_WRITE))]
+    permission_classes = [HasScopes.require(READ_CHECKS)]
 
     @extend_schema(
         operation_id="checks_retrieve",
@@ -228,3 +242,42 @@ class CheckCancelApi(ApiView):
         check = services.check_get(check_id=check_id, organisation=_organisation(request))
         check = services.check_cancel(check=check)
         return Response(services.check_representation(check))
+
+
+class CheckReviewApi(ApiView):
+    """POST /api/v1/checks/{id}/reviews: a member's decision on a face that needs review."""
+
+    permission_classes = [HasScopes.require(scopes.CHECKS_WRITE)]
+
+    class InputSerializer(serializers.Serializer):
+        face = serializers.IntegerField(
+            min_value=0, max_value=10_000, help_text="Index in result.faces"
+        )
+        decision = serializers.ChoiceField(choices=["not_this_person", "treat_as_blocked"])
+
+        class Meta:
+            ref_name = "CheckReviewInput"
+
+    @extend_schema(
+        operation_id="checks_review",
+        summary="Decide a face that needs review (signed-in members only)",
+        request=InputSerializer,
+        responses={201: ReviewSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+    )
+    def post(self, request: Request, check_id: str) -> Response:
+        user = request_session_user(request)
+        if user is None:
+            raise PermissionDeniedError(
+                "Review decisions are made by a signed-in member of the organisation, not by "
+                "an API key: they record who decided."
+            )
+        check = services.check_get(check_id=check_id, organisation=_organisation(request))
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = services.review_decide(
+            check=check,
+            face=data.validated_data["face"],
+            decision=data.validated_data["decision"],
+            decided_by=user,
+        )
+        return Response(services.review_representation(review), status=201)

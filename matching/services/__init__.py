@@ -17,6 +17,9 @@ Modules, by responsibility:
 * ``decide``: ``faces_decide``, its candidates and opt-out / consent lookup, ``opaque_reference``;
 * ``checks``: the synchronous image and embeddings checks, recording a check with its matches
   and signed receipt, ``check_get`` and ``check_representation``;
+* ``submit``: one uploaded file (image or video) into a check, for the API and the web form;
+* ``reviews``: a member's decision on a face that needs review;
+* ``retention``: dropping the per-face detail of old checks;
 * ``video``: video checks as jobs (create, start, progress, cancel, finish, fail), running one
   (``video_check_execute``, behind the ``video_check_run`` task) and its signed callback.
 
@@ -33,6 +36,7 @@ from matching.services.checks import (
     check_representation,
     embeddings_check,
     image_check,
+    review_representation,
 )
 from matching.services.decide import HITS_PER_FACE, faces_decide, opaque_reference
 from matching.services.media import (
@@ -42,6 +46,9 @@ from matching.services.media import (
     embeddings_faces,
     image_faces,
 )
+from matching.services.retention import check_detail_strip, check_details_drop
+from matching.services.reviews import review_decide
+from matching.services.submit import media_check_submit
 from matching.services.video import (
     check_callback_attempt,
     check_callback_post,
@@ -65,6 +72,8 @@ __all__ = [
     "check_callback_attempt",
     "check_callback_post",
     "check_cancel",
+    "check_detail_strip",
+    "check_details_drop",
     "check_fail",
     "check_finish",
     "check_get",
@@ -82,7 +91,10 @@ __all__ = [
     "faces_decide",
     "image_check",
     "image_faces",
+    "media_check_submit",
     "opaque_reference",
+    "review_decide",
+    "review_representation",
     "video_check_create",
     "video_check_execute",
     "video_observations",

@@ -2,9 +2,10 @@
 stored check with its matches, its signed receipt, reading a check back and its representation.
 
 ``image_check`` and ``embeddings_check`` turn media into faces (``media``), decide them
-(``decide``) and finish with ``check_record``, which stores the check only when it matched
-someone and signs the receipt. Video jobs (``video``) store their result with the same
-``check_matches_record`` and ``check_receipt``.
+(``decide``) and finish with ``check_record``, which signs the receipt and stores the check for
+the organisation's history (an organisation reads back every check it made, ``clear`` ones
+too). Video jobs (``video``) store their result with the same ``check_matches_record`` and
+``check_receipt``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from consent import services as consent_services
 from consent.lib.uses import category_check
 from matching.lib.c2pa import c2pa_signal
 from matching.lib.imaging import IMAGE_MIME_TYPES, sniff_image_type
-from matching.models import Check, CheckKind, CheckMatch, CheckStatus
+from matching.models import Check, CheckKind, CheckMatch, CheckSource, CheckStatus, ReviewDecision
 from matching.services.decide import faces_decide
 from matching.services.media import embeddings_digest, embeddings_faces, image_faces
 from registry.lib.errors import NotFound
-from registry.models import ApiKey, Organisation
+from registry.models import ApiKey, Organisation, User
 
 RECEIPT_KIND = "media_check"
 
@@ -35,6 +36,8 @@ def image_check(
     category: str,
     organisation: Organisation | None,
     api_key: ApiKey | None,
+    submitted_by: User | None = None,
+    source: str = CheckSource.API,
 ) -> dict[str, Any]:
     """A synchronous image check: the API representation with result and receipt.
 
@@ -56,6 +59,8 @@ def image_check(
         media_type=IMAGE_MIME_TYPES.get(image_type or "", ""),
         decision=decision,
         extra={"c2pa": c2pa_signal(data)},
+        submitted_by=submitted_by,
+        source=source,
     )
 
 
@@ -66,6 +71,8 @@ def embeddings_check(
     boxes: Any = None,
     organisation: Organisation | None,
     api_key: ApiKey | None,
+    submitted_by: User | None = None,
+    source: str = CheckSource.API,
 ) -> dict[str, Any]:
     """A synchronous check of embeddings the platform computed itself: the API representation.
 
@@ -85,6 +92,8 @@ def embeddings_check(
         media_sha256=embeddings_digest(faces),
         media_type="application/json",
         decision=decision,
+        submitted_by=submitted_by,
+        source=source,
     )
 
 
@@ -98,9 +107,13 @@ def check_record(
     media_type: str,
     decision: dict[str, Any],
     extra: dict[str, Any] | None = None,
+    submitted_by: User | None = None,
+    source: str = CheckSource.API,
 ) -> dict[str, Any]:
-    """Finish a synchronous check: store it when it matched someone, sign the receipt.
+    """Finish a synchronous check: sign the receipt and store the check.
 
+    Every check made for an organisation is stored, whatever its verdict, so the organisation can
+    read it back; one made for nobody (no organisation) is kept only when it matched someone.
     Returns the API representation (id, status, result with receipt).
     """
     matched = decision.pop("_matched", [])
@@ -116,13 +129,15 @@ def check_record(
         faces=len(decision["faces"]),
         assurance=faces_assurance(decision["faces"]),
     )
-    stored = bool(matched)
+    stored = organisation is not None or bool(matched)
     if stored:
         with transaction.atomic():
             check = Check.objects.create(
                 id=check_id,
                 organisation=organisation,
                 api_key=api_key,
+                source=source,
+                submitted_by=submitted_by,
                 kind=kind,
                 status=CheckStatus.DONE,
                 progress=100,
@@ -144,10 +159,14 @@ def check_record(
         "progress": 100,
         "category": category,
         "stored": stored,
+        "source": source,
+        "api_key": api_key.pk if api_key else None,
         "created_at": now.isoformat(),
         "finished_at": now.isoformat(),
         "result": result,
         "error": None,
+        "detail_dropped": False,
+        "reviews": [],
     }
 
 
@@ -229,7 +248,8 @@ def check_get(*, check_id: str, organisation: Organisation | None) -> Check:
 
 
 def check_representation(check: Check) -> dict[str, Any]:
-    """A stored check as the API shows it (``check_record`` returns the same shape)."""
+    """A stored check as the API shows it (``check_record`` returns the same shape), with the
+    members' review decisions on its faces (prefetch ``reviews__decided_by`` for lists)."""
     return {
         "id": str(check.pk),
         "kind": check.kind,
@@ -237,8 +257,22 @@ def check_representation(check: Check) -> dict[str, Any]:
         "progress": check.progress,
         "category": check.category,
         "stored": True,
+        "source": check.source,
+        "api_key": check.api_key_id,
         "created_at": check.created_at.isoformat(),
         "finished_at": check.finished_at.isoformat() if check.finished_at else None,
         "result": check.result if check.status == CheckStatus.DONE else None,
         "error": check.error,
+        "detail_dropped": check.detail_dropped_at is not None,
+        "reviews": [review_representation(review) for review in check.reviews.all()],
+    }
+
+
+def review_representation(review: ReviewDecision) -> dict[str, Any]:
+    """A member's decision on a face, as the API and the export show it."""
+    return {
+        "face": review.face,
+        "decision": review.decision,
+        "decided_by": review.decided_by.email if review.decided_by else None,
+        "decided_at": review.decided_at.isoformat(),
     }

@@ -44,7 +44,7 @@ from consent.delivery import delivery_url_check, retry_after_seconds, signed_pos
 from consent.lib.sealing import seal, unseal
 from consent.lib.uses import category_check
 from matching import tasks
-from matching.models import FINAL_STATUSES, Check, CheckKind, CheckStatus
+from matching.models import FINAL_STATUSES, Check, CheckKind, CheckSource, CheckStatus
 from matching.services.checks import (
     check_matches_record,
     check_receipt,
@@ -57,7 +57,7 @@ from matching.tasks import TRANSIENT_ERRORS
 from matching.video import AnalysisCancelled, VideoAnalysis, VideoError, analyse_video
 from registry.lib.errors import Conflict, ValidationFailed
 from registry.lib.outbound import OutboundResponse
-from registry.models import ApiKey, Organisation
+from registry.models import ApiKey, Organisation, User
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,8 @@ def video_check_create(
     container: str,
     callback_url: str = "",
     callback_secret: str = "",
+    submitted_by: User | None = None,
+    source: str = CheckSource.API,
 ) -> Check:
     """Save the upload under MEDIA_ROOT/checks/ and queue the analysis (after commit)."""
     category_check(category)
@@ -116,6 +118,8 @@ def video_check_create(
                 id=check_id,
                 organisation=organisation,
                 api_key=api_key,
+                source=source,
+                submitted_by=submitted_by,
                 kind=CheckKind.VIDEO,
                 status=CheckStatus.QUEUED,
                 category=category,

@@ -237,11 +237,13 @@ def test_a_person_sees_every_check_that_matched_them(platform, other_platform, r
     assert "Other Tube" in html and "Clip Share" not in html
 
 
-def test_clear_checks_are_not_stored_and_matched_ones_are(platform, registry_people):
+def test_every_check_is_stored_and_readable_clear_ones_too(platform, registry_people):
     clear = platform.check_file("people/rose_leslie/rose1.jpg").json()
-    assert clear["stored"] is False
-    assert not Check.objects.filter(pk=clear["id"]).exists()
-    assert platform.get(clear["id"]).status_code == 404
+    assert clear["stored"] is True
+    fetched = platform.get(clear["id"]).json()
+    assert fetched["result"]["verdict"] == "clear"
+    assert fetched["result"]["receipt"] == clear["result"]["receipt"]
+    assert not CheckMatch.objects.filter(media_check_id=clear["id"]).exists()
     blocked = platform.check_file("people/obama/obama3.jpg").json()
     assert blocked["stored"] is True
     fetched = platform.get(blocked["id"]).json()

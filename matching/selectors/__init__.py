@@ -31,6 +31,8 @@ leaves fewer than ``limit`` rows the search falls back to the exact scan over th
 which is what the filtered query means -- unless ``max_distance`` says which hits matter and the
 pool already reaches beyond it (then every wanted candidate was in the pool). Either way the answer
 is the exact search's, up to HNSW's recall.
+
+Reads of an organisation's own checks (history, review queue, usage) are in ``checks``.
 """
 
 from __future__ import annotations
