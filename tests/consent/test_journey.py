@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -196,6 +197,18 @@ def test_the_journey_in_a_browser(browser, live_server):
     assert check() == "consented"
     assert page.find("#decided-by").text == grant_id
     assert grant_id in page.find("#studio-grants").text
+    # The receipt downloads as a file that verifies offline against the published keys.
+    downloaded = page.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0], {credentials: 'same-origin'})"
+        ".then(r => r.text().then(body => done({status: r.status, body,"
+        " disposition: r.headers.get('Content-Disposition')})))"
+        ".catch(e => done({error: String(e)}));",
+        page.find("#receipt-download").get_attribute("href"),
+    )
+    assert downloaded.get("status") == 200, downloaded
+    assert downloaded["disposition"].startswith("attachment;")
+    assert verify_receipt(json.loads(downloaded["body"]), keys_json())["result"] == "consented"
     page.driver.set_window_size(1200, 3200)  # the whole desk, tracking tables included
     page.driver.save_screenshot(str(DOCS_IMG / "studio-desk.png"))
     page.driver.set_window_size(1200, 1600)
