@@ -30,6 +30,7 @@ from consent.services.log import (
     subject_commitment,
     tree_head_sign,
 )
+from consent.services.person_keys import person_key_register, person_key_revoke
 from consent.services.records import (
     DRAFT_MAX_AGE,
     RECORD_FORMAT,
@@ -37,8 +38,6 @@ from consent.services.records import (
     grant_record,
     optout_record,
     organisation_verification_record,
-    person_key_register,
-    person_key_revoke,
     person_records_on_erasure,
     record_draft,
     record_revoke,

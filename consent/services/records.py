@@ -3,8 +3,8 @@ also the one record about an organisation, its verification.
 
 Each decision is a payload without personal data, appended with ``log_append`` (the signed
 envelope is the source of truth) and mirrored in a ``Record`` row for queries. A person may
-co-sign their own records with a key they registered here (``person_key_register``), and revoke
-that key. Also here: the drafts a person signs before submitting, the opt-out flag on face
+co-sign their own records with a key they registered (``consent.services.person_keys``). Also
+here: the drafts a person signs before submitting, the opt-out flag on face
 templates (``templates_optout_sync``), which commits with every decision that changes it, and
 the erasure hook that unlinks a person's records from them.
 
@@ -478,34 +478,6 @@ def templates_optout_sync(*, person_id: int) -> bool:
         opted_out = person_has_active_optout(person_id=person_id)
         registry_services.templates_optout_flag_set(person_id=person_id, opted_out=opted_out)
     return opted_out
-
-
-def person_key_register(*, person: Person, public_key: bytes) -> PersonKey:
-    """Register the person's own Ed25519 public key for co-signing their records."""
-    public_key = bytes(public_key)
-    try:
-        signing.public_key_from_bytes(public_key)
-    except ValueError as error:
-        raise ValidationFailed(str(error), code="invalid_key") from None
-    kid = signing.key_id(public_key)
-    if PersonKey.objects.filter(kid=kid).exists():
-        raise Conflict("This key is already registered.", code="duplicate_key")
-    return PersonKey.objects.create(person=person, kid=kid, public_key=public_key)
-
-
-def person_key_revoke(*, key: PersonKey, actor: User | None = None) -> PersonKey:
-    """The person stops co-signing with ``key`` (lost or replaced); idempotent.
-
-    A signature made with it is refused from now on. The key is kept, marked revoked, because
-    the records it co-signed before still name it and must keep verifying.
-    """
-    _require_actor_is(key.person, actor)
-    with transaction.atomic():
-        locked = PersonKey.objects.select_for_update().get(pk=key.pk)
-        if locked.revoked_at is None:
-            locked.revoked_at = timezone.now()
-            locked.save(update_fields=["revoked_at"])
-    return locked
 
 
 def person_records_on_erasure(*, person: Person) -> None:

@@ -167,6 +167,13 @@ def photo_analyse(
     ), face
 
 
+# The engine is deterministic: the same picture sent twice gives the same embedding (distance 0;
+# a re-encoded copy stays under about 0.1, two different photos of one person measured 0.2 and
+# more on the shared faces). Only the same picture is refused: it would add a template that
+# says nothing new. Nothing about the photo is stored to recognise it.
+SAME_PICTURE_DISTANCE = 0.01
+
+
 def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> EnrollmentResult:
     """Turn reference photos into protected face templates, one verdict per photo.
 
@@ -202,6 +209,10 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
                     f"a different face from this person's other photos (distance {nearest:.2f}, "
                     f"at most {engine.review_threshold:.2f})"
                 )
+                continue
+            if nearest is not None and nearest <= SAME_PICTURE_DISTANCE:
+                outcome.accepted = False
+                outcome.reason = "this photo is already registered (send a different photo)"
                 continue
             known.append(np.asarray(face.vector, dtype=np.float32))
             template = face_template_store(person=person, face=face, key_version=version)

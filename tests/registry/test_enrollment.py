@@ -95,11 +95,12 @@ def test_partial_success_keeps_the_good_photos(make_person, photo, derived):
 
 def test_at_most_ten_photos(make_person, photo, settings):
     person = make_person()
-    data = photo("obama/obama.jpg")
-    result = person_enroll(person=person, images=[(f"{i}.jpg", data) for i in range(11)])
+    # Eleven different pictures of one face (the same picture twice is refused as a duplicate).
+    variants = [resized(photo("obama/obama.jpg"), 1.0 - 0.04 * i) for i in range(12)]
+    result = person_enroll(person=person, images=[(f"{i}.jpg", variants[i]) for i in range(11)])
     assert len(result.accepted) == 10
     assert result.photos[10].reason == "limit reached: at most 10 photos per person"
-    more = person_enroll(person=person, images=[("x.jpg", data)])
+    more = person_enroll(person=person, images=[("x.jpg", variants[11])])
     assert more.photos[0].reason.startswith("limit reached")
     assert FaceTemplate.objects.filter(person=person).count() == 10
 
@@ -167,3 +168,37 @@ def test_a_photo_of_someone_else_is_refused(make_person, photo):
     assert not later.photos[0].accepted
     assert later.photos[0].reason.startswith("a different face")
     assert FaceTemplate.objects.filter(person=person).count() == 2
+
+
+def test_the_same_photo_sent_twice_is_refused_as_a_duplicate(make_person, photo):
+    person = make_person()
+    first = person_enroll(person=person, images=[("a.jpg", photo("obama/obama.jpg"))])
+    assert len(first.accepted) == 1
+    again = person_enroll(
+        person=person,
+        images=[("a-again.jpg", photo("obama/obama.jpg")), ("b.jpg", photo("obama/obama2.jpg"))],
+    )
+    (duplicate, other) = again.photos
+    assert not duplicate.accepted
+    assert duplicate.reason == "this photo is already registered (send a different photo)"
+    assert other.accepted
+    # Twice in one upload: the second copy is the duplicate.
+    both = person_enroll(
+        person=make_person("Twice"),
+        images=[("x.jpg", photo("biden/biden.jpg")), ("y.jpg", photo("biden/biden.jpg"))],
+    )
+    assert [p.accepted for p in both.photos] == [True, False]
+
+
+def resized(data: bytes, scale: float) -> bytes:
+    """The same photo at another size: a different picture of the same face for the engine."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    out = io.BytesIO()
+    image.resize((int(image.width * scale), int(image.height * scale))).save(
+        out, "JPEG", quality=90
+    )
+    return out.getvalue()
