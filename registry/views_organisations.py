@@ -75,6 +75,7 @@ def overview(request: HttpRequest, membership: Membership) -> HttpResponse:
 def _render_members(request, membership, form=None, status=200) -> HttpResponse:
     organisation = membership.organisation
     is_owner = membership.role == MembershipRole.OWNER
+    everyone = selectors.organisation_members(organisation=organisation)
     return render(
         request,
         "registry/orgs/members.html",
@@ -82,7 +83,9 @@ def _render_members(request, membership, form=None, status=200) -> HttpResponse:
             "organisation": organisation,
             "membership": membership,
             "is_owner": is_owner,
-            "members": selectors.organisation_members(organisation=organisation),
+            "members": everyone,
+            # The last owner is offered no Remove button (the service refuses it anyway).
+            "sole_owner": sum(m.role == MembershipRole.OWNER for m in everyone) == 1,
             "invitations": selectors.organisation_invitations_pending(organisation=organisation)
             if is_owner
             else [],

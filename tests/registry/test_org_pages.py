@@ -284,6 +284,8 @@ def test_owners_change_roles_but_never_leave_the_organisation_without_an_owner(c
     client.force_login(world.owner)
     owner_membership = Membership.objects.get(user=world.owner, organisation=world.organisation)
     base = f"/orgs/{_slug(world)}/members/{owner_membership.pk}"
+    page = client.get(f"/orgs/{_slug(world)}/members/").content.decode()
+    assert f'href="{base}/remove/"' not in page and "the only owner" in page
 
     response = client.post(f"{base}/role/", {"role": "member"}, follow=True)
     assert "at least one owner" in response.content.decode()
