@@ -18,6 +18,11 @@ urlpatterns = [
         name="platform-check-receipt",
     ),
     path(
+        "orgs/<slug:slug>/checks/<uuid:check_id>/check.json",
+        platform.check_export,
+        name="platform-check-export",
+    ),
+    path(
         "orgs/<slug:slug>/checks/<uuid:check_id>/faces/<int:face>/review",
         review.review_decide,
         name="platform-review-decide",

@@ -145,6 +145,19 @@ def check_receipt_download(
     return response
 
 
+@member_required
+@require_GET
+def check_export(request: HttpRequest, organisation: Organisation, check_id) -> HttpResponse:
+    """The check as the API shows it (result, receipt, review decisions), as a file."""
+    check = check_of_or_404(organisation, check_id)
+    response = HttpResponse(
+        json.dumps(services.check_representation(check), indent=2, ensure_ascii=False) + "\n",
+        content_type="application/json",
+    )
+    response["Content-Disposition"] = f'attachment; filename="check-{check.pk}.json"'
+    return response
+
+
 def _error(error: RegistryError) -> JsonResponse:
     return JsonResponse({"error": error.as_dict()}, status=error.status_code)
 

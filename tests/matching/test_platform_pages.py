@@ -74,6 +74,7 @@ def test_a_bad_filter_says_what_was_expected(platform, member):
 def test_pages_are_for_members_only(platform, member, outsider):
     check = stored_check(platform.organisation)
     for path in ("checks/", f"checks/{check.pk}/", f"checks/{check.pk}/receipt.json",
+                 f"checks/{check.pk}/check.json",
                  "checks/new", "review/", "usage/"):  # fmt: skip
         url = f"{base(platform)}/{path}"
         assert member.get(url).status_code == 200, url
@@ -151,6 +152,9 @@ def test_a_member_decides_a_face_in_the_review_queue(platform, member):
     (review,) = platform.get(str(check.pk)).json()["reviews"]
     assert review["face"] == 1 and review["decision"] == "treat_as_blocked"
     assert review["decided_by"] == "mira@clipshare.example"
+    export = member.get(f"{base(platform)}/checks/{check.pk}/check.json")
+    assert export["Content-Disposition"] == f'attachment; filename="check-{check.pk}.json"'
+    assert export.json()["reviews"] == [review]
     # Decided once: a second decision is refused with a message, the first one stands.
     member.post(
         f"{base(platform)}/checks/{check.pk}/faces/1/review", {"decision": "not_this_person"}
