@@ -58,6 +58,16 @@ class EnrollmentSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     rejected = serializers.IntegerField()
     templates_total = serializers.IntegerField()
+    status = serializers.ChoiceField(
+        choices=["active", "disputed"],
+        help_text=(
+            "`disputed` when one of the faces matches another person's registration: an "
+            "operator resolves it, and until then this person's grants do not consent."
+        ),
+    )
+    conflicts = serializers.IntegerField(
+        help_text="How many open disputes this registration is in (never who the other is)."
+    )
     photos = PhotoOutcomeSerializer(many=True)
 
     class Meta:
