@@ -429,3 +429,18 @@ def test_an_operator_resolves_a_dispute_in_the_admin(client, obama_twice):
     assert 'name="resolution"' not in page
     assert client.get("/admin/registry/dispute/add/").status_code == 403
     assert client.get(f"/admin/registry/dispute/{dispute.pk}/delete/").status_code == 403
+
+
+def test_the_persons_api_and_export_show_the_dispute_without_the_other_side(obama_twice):
+    from lifecycle.services import person_export
+    from tests.consent.records_factories import bearer, personal_token
+
+    first, second, _ = obama_twice
+    me = Client().get("/api/v1/me", **bearer(personal_token(second, "profile:read")))
+    assert me.status_code == 200 and me.json()["registration_status"] == "disputed"
+
+    exported = person_export(person=Person.objects.get(pk=second.pk))
+    assert exported["person"]["registration_status"] == "disputed"
+    (entry,) = exported["disputes"]
+    assert entry["open"] and entry["about_this_registration"]
+    assert first.public_id not in json.dumps(exported["disputes"])
