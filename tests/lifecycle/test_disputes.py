@@ -444,3 +444,19 @@ def test_the_persons_api_and_export_show_the_dispute_without_the_other_side(obam
     (entry,) = exported["disputes"]
     assert entry["open"] and entry["about_this_registration"]
     assert first.public_id not in json.dumps(exported["disputes"])
+
+
+def test_a_higher_assurance_level_does_not_win_by_itself(faces_dir):
+    from registry.models import AssuranceLevel
+
+    first, _ = enrolled(faces_dir, "rose_leslie/rose1.jpg", assurance=AssuranceLevel.SELF_ASSERTED)
+    second, result = enrolled(faces_dir, "rose_leslie/rose2.jpg", assurance=AssuranceLevel.VERIFIED)
+
+    assert result.status == "disputed"
+    assert (status_of(first), status_of(second)) == ("active", "disputed")
+    studio = make_org("studio")
+    grant_to(second, studio)
+    check, _ = consent_services.consent_check(
+        organisation=studio, person=second, category="entertainment", media_type="image"
+    )
+    assert check.result == "not_consented"
