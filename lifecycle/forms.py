@@ -32,3 +32,10 @@ class DeleteAccountForm(forms.Form):
         if self.user is not None and not self.user.check_password(password):
             raise forms.ValidationError("The password is not correct.")
         return password
+
+
+class FaceReportForm(forms.Form):
+    confirm = forms.BooleanField(
+        label="The photos in my registry show my own face, and I believe someone else "
+        "registered it too."
+    )

@@ -8,4 +8,5 @@ urlpatterns = [
     path("me/photos/", views.photos_upload, name="photos-upload"),
     path("me/export/", views.export, name="export"),
     path("me/delete/", views.delete_account, name="delete-account"),
+    path("me/report-face/", views.face_report, name="face-report"),
 ]

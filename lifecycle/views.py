@@ -1,4 +1,5 @@
-"""Pages of the person-wide workflows: adding photos, one's data export, deleting one's account.
+"""Pages of the person-wide workflows: adding photos, one's data export, deleting one's account,
+reporting that someone else registered one's face.
 
 Thin: read the form, call ``lifecycle.services``, render the registry's pages with the result.
 """
@@ -11,13 +12,13 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lifecycle import services
 from lifecycle.api.views import read_uploads
-from lifecycle.forms import DeleteAccountForm
+from lifecycle.forms import DeleteAccountForm, FaceReportForm
 from registry.forms import PhotoUploadForm
 from registry.lib.errors import RegistryError
 from registry.models import Person
@@ -42,6 +43,10 @@ def photos_upload(request: HttpRequest, person: Person) -> HttpResponse:
     if result.accepted:
         count = len(result.accepted)
         messages.success(request, f"{count} photo{'' if count == 1 else 's'} accepted.")
+    if result.status == "disputed":
+        messages.warning(
+            request, "Your photos match a face registered by someone else: see the notice below."
+        )
     return render_me(request, person, results=result, status=200 if result.accepted else 400)
 
 
@@ -73,3 +78,22 @@ def delete_account(request: HttpRequest) -> HttpResponse:
         logout(request)
         return render(request, "registry/deleted.html")
     return render(request, "registry/delete_account.html", {"form": form})
+
+
+@person_required
+@require_POST
+def face_report(request: HttpRequest, person: Person) -> HttpResponse:
+    form = FaceReportForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Tick the box to confirm the report.")
+        return render_me(request, person, status=400)
+    try:
+        outcome = services.face_report(person=person)
+    except RegistryError as error:  # no photos yet, the daily limit, the face models (503)
+        messages.error(request, error.message)
+        return render_me(request, person, status=error.status_code)
+    if outcome.opened:
+        messages.success(request, outcome.message)
+    else:
+        messages.info(request, outcome.message)
+    return redirect("me")

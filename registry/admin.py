@@ -35,9 +35,16 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
-    list_display = ["public_id", "display_name", "assurance", "template_count", "suspended_at"]
+    list_display = [
+        "public_id",
+        "display_name",
+        "assurance",
+        "registration_status",
+        "template_count",
+        "suspended_at",
+    ]
     search_fields = ["public_id", "display_name", "user__email"]
-    list_filter = ["assurance"]
+    list_filter = ["assurance", "registration_status"]
     # Everything that is not a plain personal field is read-only; salts and templates are absent.
     fields = [
         "public_id",
@@ -45,6 +52,7 @@ class PersonAdmin(admin.ModelAdmin):
         "handle",
         "user",
         "assurance",
+        "registration_status",
         "keep_photos",
         "templates_confirmed_at",
         "retention_reminded_at",
@@ -56,6 +64,8 @@ class PersonAdmin(admin.ModelAdmin):
         "public_id",
         "user",
         "assurance",
+        # Kept from the person's open disputes; an operator changes it by resolving them.
+        "registration_status",
         "keep_photos",
         "templates_confirmed_at",
         "retention_reminded_at",

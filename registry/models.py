@@ -99,6 +99,13 @@ def assurance_at_least(level: str, minimum: str) -> bool:
     return rank >= ASSURANCE_ORDER.index(minimum)
 
 
+class RegistrationStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    # Another registration holds the same face and an operator has not resolved it yet: the
+    # person's grants do not consent and their opt-outs ask for review rather than block.
+    DISPUTED = "disputed", "Disputed"
+
+
 class Person(models.Model):
     """An individual whose likeness the registry protects.
 
@@ -124,6 +131,13 @@ class Person(models.Model):
     # When the person last passed a live selfie capture (lifecycle.services.liveness): the
     # evidence behind the ``liveness`` level, kept here so assurance_refresh can read it.
     liveness_passed_at = models.DateTimeField(null=True, blank=True)
+    # Kept by lifecycle.services.disputes from the person's open disputes (``Dispute``).
+    registration_status = models.CharField(
+        max_length=10,
+        choices=RegistrationStatus.choices,
+        default=RegistrationStatus.ACTIVE,
+        db_default=RegistrationStatus.ACTIVE,
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -131,6 +145,10 @@ class Person(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+    @property
+    def is_disputed(self) -> bool:
+        return self.registration_status == RegistrationStatus.DISPUTED
 
 
 class OrganisationKind(models.TextChoices):
@@ -374,3 +392,95 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}#{self.target_id}"
+
+
+def _dispute_id() -> str:
+    return "dsp_" + secrets.token_hex(10)
+
+
+class DisputeOrigin(models.TextChoices):
+    ENROLLMENT_CONFLICT = "enrollment_conflict", "A new face matched another registration"
+    REPORTED = "reported", "Reported by a person from their page"
+
+
+class DisputeStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+
+
+class DisputeResolution(models.TextChoices):
+    NEWCOMER_OWNS = "newcomer_owns", "The newcomer (or reporter) owns the face"
+    EXISTING_OWNS = "existing_owns", "The existing registration owns the face"
+    DISTINCT_PEOPLE = "distinct_people", "They are two different people"
+    BOTH_REMOVED = "both_removed", "Neither can show the face is theirs: both removed"
+
+
+class Dispute(models.Model):
+    """Two registrations that hold the same face: who owns it is for an operator to decide.
+
+    ``newcomer`` is the registration whose enrollment found the conflict, or the person who
+    reported it; ``existing`` is the other one. The disputed party (see ``disputed_party_id``)
+    cannot consent until the dispute is resolved. Evidence is the template ids involved, never
+    an embedding. A party's erasure leaves the dispute for the operator, with that side empty.
+    """
+
+    public_id = models.CharField(max_length=32, unique=True, default=_dispute_id, editable=False)
+    newcomer = models.ForeignKey(
+        Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    existing = models.ForeignKey(
+        Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    origin = models.CharField(max_length=20, choices=DisputeOrigin.choices)
+    status = models.CharField(
+        max_length=10, choices=DisputeStatus.choices, default=DisputeStatus.OPEN
+    )
+    newcomer_template_ids = models.JSONField(default=list, blank=True)
+    existing_template_ids = models.JSONField(default=list, blank=True)
+    resolution = models.CharField(max_length=20, choices=DisputeResolution.choices, blank=True)
+    resolved_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    # The signed resolution record in the transparency log.
+    record = models.ForeignKey(
+        "consent.Record", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["newcomer"], condition=models.Q(status="open"), name="dispute_open_new_idx"
+            ),
+            models.Index(
+                fields=["existing"], condition=models.Q(status="open"), name="dispute_open_old_idx"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(newcomer=models.F("existing")), name="dispute_two_people"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(status="open", resolution="", resolved_at__isnull=True)
+                    | (
+                        models.Q(status="resolved", resolved_at__isnull=False)
+                        & ~models.Q(resolution="")
+                    )
+                ),
+                name="dispute_resolved_has_resolution",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def disputed_party_id(self) -> int | None:
+        """Whose registration is in question: the newcomer's when their enrollment found the
+        conflict, the existing one's when someone reported it."""
+        if self.origin == DisputeOrigin.REPORTED:
+            return self.existing_id
+        return self.newcomer_id

@@ -3,14 +3,29 @@
 ``current_template_key_version`` and ``template_key`` read the template keys from settings
 (``TEMPLATE_KEYS``; the keys never live in the database). The rest are the plain reads pages and
 the API show: a person's templates and attestations, an account's organisations and role, a
-person by public id.
+person by public id, and the notices of the face disputes a person is in.
 """
 
 from __future__ import annotations
 
-from django.conf import settings
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from registry.models import ApiKey, FaceTemplate, Invitation, Membership, Organisation, Person
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from registry.models import (
+    ApiKey,
+    Dispute,
+    DisputeOrigin,
+    DisputeStatus,
+    FaceTemplate,
+    Invitation,
+    Membership,
+    Organisation,
+    Person,
+)
 
 # --- Template keys --------------------------------------------------------------------------
 
@@ -93,3 +108,87 @@ def organisation_keys(*, organisation) -> list:
         ApiKey.objects.filter(organisation=organisation).order_by("-created_at", "-pk"),
         key=lambda key: key.revoked_at is not None,
     )
+
+
+# --- Face disputes ----------------------------------------------------------------------------
+
+# How long a resolved dispute stays on the person's page.
+DISPUTE_SHOWN_AFTER_RESOLUTION = timedelta(days=90)
+
+_OUTCOME_FOR_SIDE = {
+    # (resolution, is the person the newcomer?) -> what happened to their registration
+    ("newcomer_owns", True): "the face was found to be yours; your registration is active.",
+    ("newcomer_owns", False): "the face was found to be someone else's; your photos were removed.",
+    ("existing_owns", True): "the face was found to be someone else's; your photos were removed.",
+    ("existing_owns", False): "the face was found to be yours; your registration is active.",
+    ("distinct_people", True): "you and the other person are different people; nothing changes.",
+    ("distinct_people", False): "you and the other person are different people; nothing changes.",
+    ("both_removed", True): "neither registration could be confirmed; your photos were removed.",
+    ("both_removed", False): "neither registration could be confirmed; your photos were removed.",
+}
+
+
+@dataclass(frozen=True)
+class DisputeNotice:
+    """What a person is told about a dispute they are in: never who the other side is."""
+
+    public_id: str
+    created_at: datetime
+    is_open: bool
+    in_question: bool  # whether this person's registration is the disputed one
+    message: str
+
+
+def _notice_message(dispute: Dispute, person: Person) -> tuple[bool, str]:
+    newcomer = dispute.newcomer_id == person.pk
+    in_question = dispute.disputed_party_id == person.pk
+    if dispute.status == DisputeStatus.RESOLVED:
+        return in_question, "An operator resolved it: " + _OUTCOME_FOR_SIDE[
+            (dispute.resolution, newcomer)
+        ]
+    if dispute.origin == DisputeOrigin.REPORTED:
+        if newcomer:
+            return in_question, (
+                "You reported that someone else registered your face. An operator will review "
+                "it; your own registration is unchanged meanwhile."
+            )
+        return in_question, (
+            "Someone reported that the face in your registration is theirs. Until an operator "
+            "resolves it, your consent grants do not count as consent and a match of your "
+            "opt-out is sent for review rather than blocked."
+        )
+    if newcomer:
+        return in_question, (
+            "Your photos match a face that someone else registered first. Until an operator "
+            "resolves it, your consent grants do not count as consent and a match of your "
+            "opt-out is sent for review rather than blocked. An operator may email you to "
+            "confirm that the face is yours."
+        )
+    return in_question, (
+        "Someone else registered photos that match your face. An operator will review it; "
+        "your registration is unchanged meanwhile. If you did not register twice, there is "
+        "nothing you need to do."
+    )
+
+
+def person_dispute_notices(*, person: Person) -> list[DisputeNotice]:
+    """The disputes the person is in, open ones and those resolved lately, newest first."""
+    recent = timezone.now() - DISPUTE_SHOWN_AFTER_RESOLUTION
+    disputes = (
+        Dispute.objects.filter(Q(newcomer=person) | Q(existing=person))
+        .filter(Q(status=DisputeStatus.OPEN) | Q(resolved_at__gte=recent))
+        .order_by("-created_at", "-pk")
+    )
+    notices = []
+    for dispute in disputes:
+        in_question, message = _notice_message(dispute, person)
+        notices.append(
+            DisputeNotice(
+                public_id=dispute.public_id,
+                created_at=dispute.created_at,
+                is_open=dispute.status == DisputeStatus.OPEN,
+                in_question=in_question,
+                message=message,
+            )
+        )
+    return notices

@@ -350,7 +350,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for the assurance levels wherever a field uses them (policy, answers, matches).
-    "ENUM_NAME_OVERRIDES": {"AssuranceLevelEnum": "registry.models.AssuranceLevel"},
+    "ENUM_NAME_OVERRIDES": {
+        "AssuranceLevelEnum": "registry.models.AssuranceLevel",
+        "RegistrationStatusEnum": "registry.models.RegistrationStatus",
+    },
 }
 
 # --- Logging: structured, and never personal data (callers log ids, not names or emails) -------

@@ -133,6 +133,7 @@ def render_me(request, person, *, upload_form=None, results=None, status=200) ->
         "person": person,
         "templates": selectors.person_templates(person=person),
         "attestations": selectors.person_attestations(person=person),
+        "dispute_notices": selectors.person_dispute_notices(person=person),
         "upload_form": upload_form or PhotoUploadForm(),
         "settings_form": SettingsForm(
             initial={"display_name": person.display_name, "keep_photos": person.keep_photos}

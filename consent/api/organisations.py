@@ -21,6 +21,11 @@ from consent.api.serializers import (
     paginated_response,
 )
 from consent.models import ConsentCheck, RecordKind
+from consent.selectors.decisions import (
+    REASON_ASSURANCE_TOO_LOW,
+    REASON_ORGANISATION_UNVERIFIED,
+    REASON_REGISTRATION_DISPUTED,
+)
 from registry.api.base import ApiView
 from registry.api.exceptions import ErrorSerializer
 from registry.api.pagination import Pagination
@@ -153,6 +158,20 @@ class ConsentCheckApi(ApiView):
             allow_null=True, help_text="record_id of the grant or opt-out that decides it"
         )
         grant = RecordSerializer(allow_null=True, help_text="the deciding grant, if any")
+        reason = serializers.ChoiceField(
+            choices=[
+                REASON_ORGANISATION_UNVERIFIED,
+                REASON_ASSURANCE_TOO_LOW,
+                REASON_REGISTRATION_DISPUTED,
+            ],
+            allow_null=True,
+            help_text=(
+                "why a valid grant did not consent: this organisation is not verified yet, "
+                "the person's assurance is too low, or the person's registration is disputed "
+                "(another registration holds the same face, an operator has not decided yet); "
+                "null otherwise"
+            ),
+        )
         assurance = serializers.ChoiceField(
             choices=AssuranceLevel.choices,
             help_text="how well the registry knows who the person is (self_asserted lowest)",
@@ -201,6 +220,7 @@ class ConsentCheckApi(ApiView):
                     "assurance": check.assurance,
                     "decided_by": decided_by.record_id if decided_by else None,
                     "grant": grant,
+                    "reason": receipt["envelope"]["payload"].get("reason"),
                     "receipt": receipt,
                 }
             ).data

@@ -28,6 +28,9 @@ class RecordKind(models.TextChoices):
     ATTESTATION = "attestation", "Identity attestation"
     # About an organisation, not a person: no subject, ``organisation`` is the one verified.
     ORGANISATION_VERIFICATION = "org_verified", "Organisation verification"
+    # An operator's resolution of a face dispute between two registrations: no person, no
+    # organisation; the payload names the two only by subject commitments.
+    DISPUTE_RESOLUTION = "dispute", "Dispute resolution"
 
 
 class UseTerms(models.Model):

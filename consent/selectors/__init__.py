@@ -23,6 +23,7 @@ from consent.selectors.decisions import (
     optouts_covering,
     people_assurance,
     people_consent,
+    people_disputed,
     person_has_active_optout,
 )
 from consent.selectors.log import (
@@ -81,6 +82,7 @@ __all__ = [
     "organisation_requests",
     "people_assurance",
     "people_consent",
+    "people_disputed",
     "person_checks",
     "person_consent_export",
     "person_find",

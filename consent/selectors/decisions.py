@@ -7,7 +7,10 @@ read. Both apply ``_decide`` to the same deciding records, so the two can never 
 Both also apply the same trust floor (``_trusted``): a grant consents only when the grantee is
 a verified organisation and the person holds at least ``CONSENT_MIN_ASSURANCE`` (``liveness``),
 since below that anyone could have signed up and granted in their name. Such a grant stays
-recorded; it is answered ``not_consented`` with a ``reason`` until both hold.
+recorded; it is answered ``not_consented`` with a ``reason`` until both hold. Nor does a grant
+from a registration whose face is disputed (``Person.registration_status``, another
+registration holds the same face) consent until an operator resolves the dispute: whichever
+level either person holds, we do not yet know whose face it is.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from registry.models import (
     Organisation,
     OrganisationVerification,
     Person,
+    RegistrationStatus,
     assurance_at_least,
 )
 
 # Why a valid grant did not consent (``ConsentDecision.reason``).
 REASON_ORGANISATION_UNVERIFIED = "organisation_unverified"
 REASON_ASSURANCE_TOO_LOW = "assurance_too_low"
+REASON_REGISTRATION_DISPUTED = "registration_disputed"
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,15 @@ def people_assurance(*, person_ids: Sequence[int]) -> dict[int, str]:
     return dict(Person.objects.filter(pk__in=list(person_ids)).values_list("pk", "assurance"))
 
 
+def people_disputed(*, person_ids: Sequence[int]) -> set[int]:
+    """Which of ``person_ids`` hold a disputed registration (another one holds the same face)."""
+    return set(
+        Person.objects.filter(
+            pk__in=list(person_ids), registration_status=RegistrationStatus.DISPUTED
+        ).values_list("pk", flat=True)
+    )
+
+
 def _required_assurance(min_assurance: str | None) -> str:
     # A caller may ask for more than the floor, never for less.
     if min_assurance is not None and assurance_at_least(min_assurance, CONSENT_MIN_ASSURANCE):
@@ -138,11 +152,16 @@ def _trusted(
     *,
     organisation_verified: bool,
     assurance: str,
+    disputed: bool,
     min_assurance: str | None = None,
 ) -> ConsentDecision:
     """``decision``, unless it consents on a grant that cannot be trusted yet."""
     if decision.result != ConsentCheck.Result.CONSENTED:
         return decision
+    if disputed:
+        return ConsentDecision(
+            ConsentCheck.Result.NOT_CONSENTED, None, REASON_REGISTRATION_DISPUTED
+        )
     if not organisation_verified:
         return ConsentDecision(
             ConsentCheck.Result.NOT_CONSENTED, None, REASON_ORGANISATION_UNVERIFIED
@@ -169,8 +188,8 @@ def consent_decision(
     unless an active opt-out covering the category was recorded after it (the later decision
     wins); otherwise such an opt-out means opted_out; otherwise the newest covering grant
     that was revoked or has expired explains the refusal; otherwise not_consented. A consent
-    holds only for a verified organisation and a person at ``min_assurance`` or above (never
-    below ``liveness``); otherwise it is not_consented with the ``reason``.
+    holds only for a verified organisation and an undisputed person at ``min_assurance`` or
+    above (never below ``liveness``); otherwise it is not_consented with the ``reason``.
 
     With ``lock`` (inside a transaction) the deciding rows are locked, so a concurrent
     revocation waits for this check to commit, or this check waits for it and sees it.
@@ -190,6 +209,7 @@ def consent_decision(
         assurance=people_assurance(person_ids=[person_id]).get(
             person_id, AssuranceLevel.SELF_ASSERTED
         ),
+        disputed=bool(people_disputed(person_ids=[person_id])),
         min_assurance=min_assurance,
     )
 
@@ -222,6 +242,7 @@ def people_consent(
     if assurances is None:
         assurances = people_assurance(person_ids=person_ids)
     organisation_verified = _organisation_verified(organisation_id)
+    disputed = people_disputed(person_ids=person_ids)
     rows: dict[int, list[Record]] = {person_id: [] for person_id in person_ids}
     for record in Record.objects.filter(person_id__in=list(person_ids)).filter(
         _deciding_records(organisation_id=organisation_id, category=category)
@@ -250,7 +271,10 @@ def people_consent(
         found[person_id] = PersonConsent(
             optout=optout,
             decision=_trusted(
-                decision, organisation_verified=organisation_verified, assurance=assurance
+                decision,
+                organisation_verified=organisation_verified,
+                assurance=assurance,
+                disputed=person_id in disputed,
             ),
             assurance=assurance,
         )

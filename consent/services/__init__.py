@@ -4,6 +4,7 @@
   commitment that names a person in records. Lock order: the log lock, then the signing key.
 - ``records``: opt-outs, grants, revocations, attestations, the drafts a person signs, person
   keys, the templates' opt-out flag (``templates_optout_sync``) and the erasure hook.
+- ``disputes``: the signed record of an operator's resolution of a face dispute.
 - ``checks``: signed receipts for platform checks and logged studio consent checks.
 - ``requests``: consent requests from studios and their answers.
 - ``webhooks``: endpoints, events and delivery attempts (signing, POST and retry policy are
@@ -21,6 +22,7 @@ from consent.services.checks import (
     person_checked_by,
     receipt_sign,
 )
+from consent.services.disputes import dispute_resolution_record
 from consent.services.log import (
     MAX_RECORD_BYTES,
     _private_key,
@@ -80,6 +82,7 @@ __all__ = [
     "consent_request_create",
     "consent_request_decline",
     "consent_request_withdraw",
+    "dispute_resolution_record",
     "grant_draft",
     "grant_record",
     "grants_expired_notify",

@@ -21,6 +21,7 @@ from registry.api.callers import person_or_404
 from registry.api.exceptions import ErrorSerializer
 from registry.api.serializers import TemplateSerializer
 from registry.lib.errors import NotFound, PermissionDeniedError, ValidationFailed
+from registry.models import RegistrationStatus
 from registry.permissions import (
     HasScope,
     HasScopes,
@@ -58,6 +59,16 @@ class EnrollmentSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     rejected = serializers.IntegerField()
     templates_total = serializers.IntegerField()
+    status = serializers.ChoiceField(
+        choices=RegistrationStatus.choices,
+        help_text=(
+            "`disputed` when one of the faces matches another person's registration: an "
+            "operator resolves it, and until then this person's grants do not consent."
+        ),
+    )
+    conflicts = serializers.IntegerField(
+        help_text="How many open disputes this registration is in (never who the other is)."
+    )
     photos = PhotoOutcomeSerializer(many=True)
 
     class Meta:

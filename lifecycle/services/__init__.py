@@ -8,6 +8,8 @@ them. One module per workflow; callers import the names from here:
 - ``attestation``: a verifier confirms a person's identity (registry row + signed record)
 - ``organisation_verification``: an operator verifies an organisation (registry state + signed
   record)
+- ``disputes``: one face, one owner: conflicts found at enrollment or reported by a person,
+  resolved by an operator (signed record)
 - ``erasure``: destroy a person at once (consent strips its links first, then the registry)
 - ``export``: everything held about a person, as their own copy
 - ``reenrollment``: move templates to the active engine's model, from kept photos
@@ -17,6 +19,15 @@ them. One module per workflow; callers import the names from here:
 """
 
 from lifecycle.services.attestation import attestation_create, attestation_revoke
+from lifecycle.services.disputes import (
+    ReportOutcome,
+    dispute_open,
+    dispute_resolve,
+    face_conflict_check,
+    face_conflict_find,
+    face_report,
+    person_status_refresh,
+)
 from lifecycle.services.enrollment import EnrollmentResult, PhotoOutcome, person_enroll
 from lifecycle.services.erasure import person_erase
 from lifecycle.services.export import person_export
@@ -35,13 +46,20 @@ __all__ = [
     "PhotoOutcome",
     "ReenrollmentRefused",
     "ReenrollmentSummary",
+    "ReportOutcome",
     "RosterEntryResult",
     "attestation_create",
     "attestation_revoke",
+    "dispute_open",
+    "dispute_resolve",
+    "face_conflict_check",
+    "face_conflict_find",
+    "face_report",
     "organisation_verify",
     "person_enroll",
     "person_erase",
     "person_export",
+    "person_status_refresh",
     "retention_sweep",
     "roster_entry_enroll",
     "templates_reenroll",

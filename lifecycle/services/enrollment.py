@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent import services as consent_services
+from lifecycle.services.disputes import face_conflict_check, person_open_disputes_count
 from matching.engine import get_engine
 from matching.engine.errors import (
     CorruptImage,
@@ -34,7 +35,7 @@ from matching.lib.imaging import (
 from registry.lib.photo_crypto import encrypt_photo
 from registry.lib.sizes import megabytes
 from registry.lib.template_protection import protect, unprotect
-from registry.models import FaceTemplate, Person, ReferencePhoto
+from registry.models import FaceTemplate, Person, ReferencePhoto, RegistrationStatus
 from registry.selectors import current_template_key_version, template_key
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,10 @@ class PhotoOutcome:
 class EnrollmentResult:
     photos: list[PhotoOutcome]
     templates_total: int
+    # ``disputed`` when a face matches another registration (see lifecycle.services.disputes);
+    # ``conflicts`` counts the person's open disputes, never naming the other side.
+    status: str = RegistrationStatus.ACTIVE
+    conflicts: int = 0
 
     @property
     def accepted(self) -> list[PhotoOutcome]:
@@ -85,6 +90,8 @@ class EnrollmentResult:
             "accepted": len(self.accepted),
             "rejected": len(self.rejected),
             "templates_total": self.templates_total,
+            "status": str(self.status),
+            "conflicts": self.conflicts,
             "photos": [p.as_dict() for p in self.photos],
         }
 
@@ -115,8 +122,14 @@ def _image_error_reason(error: ImageError, data: bytes) -> str:
 
 def face_template_store(*, person: Person, face: Any, key_version: int) -> FaceTemplate:
     """Store an engine's face (a ``FaceEmbedding``) as one of the person's templates, protected
-    with template key ``key_version``: the one way enrollment and re-enrolment write a template."""
-    return FaceTemplate.objects.create(
+    with template key ``key_version``: the one way enrollment, re-enrolment and live capture
+    write a template.
+
+    The face is then searched against every other registered person: a match opens a dispute
+    and marks the person's registration disputed (``lifecycle.services.disputes``); the
+    template is stored either way. Call inside a transaction.
+    """
+    template = FaceTemplate.objects.create(
         person=person,
         embedding=protect(face.vector, template_key(key_version)),
         key_version=key_version,
@@ -125,6 +138,8 @@ def face_template_store(*, person: Person, face: Any, key_version: int) -> FaceT
         quality=float(face.quality.score),
         face_px=int(face.quality.size_px),
     )
+    face_conflict_check(person=person, face=face, template=template)
+    return template
 
 
 def photo_analyse(
@@ -235,12 +250,20 @@ def person_enroll(*, person: Person, images: list[tuple[str, bytes]]) -> Enrollm
             person.templates_confirmed_at = timezone.now()
             person.retention_reminded_at = None
             person.save(update_fields=["templates_confirmed_at", "retention_reminded_at"])
-    result = EnrollmentResult(photos=[o for o, _f, _d in analysed], templates_total=count)
+        person.refresh_from_db(fields=["registration_status"])
+        conflicts = person_open_disputes_count(person_id=person.pk)
+    result = EnrollmentResult(
+        photos=[o for o, _f, _d in analysed],
+        templates_total=count,
+        status=person.registration_status,
+        conflicts=conflicts,
+    )
     logger.info(
-        "enrollment person=%s accepted=%d rejected=%d",
+        "enrollment person=%s accepted=%d rejected=%d status=%s",
         person.pk,
         len(result.accepted),
         len(result.rejected),
+        result.status,
     )
     return result
 

@@ -19,7 +19,7 @@ from consent.lib.dates import iso_utc
 from registry.lib.photo_crypto import PhotoDecryptionError, decrypt_photo
 from registry.lib.template_protection import unprotect
 from registry.models import Person, ReferencePhoto
-from registry.selectors import template_key
+from registry.selectors import person_dispute_notices, template_key
 
 
 def person_export(*, person: Person) -> dict[str, Any]:
@@ -37,6 +37,7 @@ def person_export(*, person: Person) -> dict[str, Any]:
             "keep_photos": person.keep_photos,
             "templates_confirmed_at": iso_utc(person.templates_confirmed_at),
             "suspended_at": iso_utc(person.suspended_at),
+            "registration_status": person.registration_status,
             "created_at": iso_utc(person.created_at),
         },
         "account": {
@@ -98,5 +99,16 @@ def person_export(*, person: Person) -> dict[str, Any]:
             except PhotoDecryptionError:
                 entry["photo"] = {"error": "the kept photo could not be decrypted"}
         data["templates"].append(entry)
+    # What the person's page says about their disputes: never who the other side is.
+    data["disputes"] = [
+        {
+            "dispute": notice.public_id,
+            "opened_at": iso_utc(notice.created_at),
+            "open": notice.is_open,
+            "about_this_registration": notice.in_question,
+            "message": notice.message,
+        }
+        for notice in person_dispute_notices(person=person)
+    ]
     data["consent"] = consent_selectors.person_consent_export(person=person)
     return data

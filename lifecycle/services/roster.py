@@ -48,6 +48,9 @@ class RosterEntryResult:
             "rejected": rejected_photos(self.enrollment),
             "created": self.created,
             "optout": self.optout_record_id,
+            # "disputed" when a face matched another registration; a count, never who.
+            "status": str(self.enrollment.status),
+            "conflicts": self.enrollment.conflicts,
         }
 
 

@@ -8,7 +8,8 @@ reference. The candidates and the opt-out / consent lookup it relies on are priv
 Every matched face carries the person's assurance level. A ``match`` blocks only when that
 level reaches the checking organisation's policy (``Organisation.block_min_assurance``, by
 default ``liveness``): an opt-out anyone could have made in a stranger's name asks for review
-instead of stopping someone's legitimate work.
+instead of stopping someone's legitimate work. So does the opt-out of a disputed registration
+(another registration holds the same face), whatever its level.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from matching.models import Verdict
 from matching.selectors import SqlSubquery, faces_nearest
 from matching.services.media import FaceObservation
 from registry.lib.errors import ValidationFailed
-from registry.models import AssuranceLevel, Organisation, Person, assurance_at_least
+from registry.models import (
+    AssuranceLevel,
+    Organisation,
+    Person,
+    RegistrationStatus,
+    assurance_at_least,
+)
 
 # How many templates one face's search returns: enough for several people's photos within the
 # review band (a person holds a handful of templates).
@@ -101,12 +108,15 @@ def faces_decide(
         per_face.append((face, decision))
 
     matched_ids = sorted({d.person_id for _f, d in per_face if d.person_id is not None})
-    people = {
-        pk: (public_id, assurance)
-        for pk, public_id, assurance in Person.objects.filter(pk__in=matched_ids).values_list(
-            "pk", "public_id", "assurance"
+    rows = list(
+        Person.objects.filter(pk__in=matched_ids).values_list(
+            "pk", "public_id", "assurance", "registration_status"
         )
-    }
+    )
+    people = {pk: (public_id, assurance) for pk, public_id, assurance, _status in rows}
+    # A disputed registration's opt-out asks for review, never blocks: its face is also
+    # another person's, and until an operator decides we do not know whose decision it is.
+    disputed = {pk for pk, _id, _level, status in rows if status == RegistrationStatus.DISPUTED}
     assurances = {pk: assurance for pk, (_public_id, assurance) in people.items()}
     scopes, consent = _scopes_and_consent(
         matched_ids, category, organisation, media_type, now, assurances
@@ -139,7 +149,11 @@ def faces_decide(
         assurance = assurances.get(person_id, AssuranceLevel.SELF_ASSERTED)
         if status == "consented":
             verdict = Verdict.CONSENTED
-        elif match == "match" and assurance_at_least(assurance, block_from):
+        elif (
+            match == "match"
+            and assurance_at_least(assurance, block_from)
+            and person_id not in disputed
+        ):
             verdict = Verdict.BLOCKED
         else:
             verdict = Verdict.NEEDS_REVIEW

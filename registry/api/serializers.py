@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
 from registry import selectors
-from registry.models import ApiKey
+from registry.models import ApiKey, RegistrationStatus
 
 
 class AttestationSerializer(serializers.Serializer):
@@ -27,6 +27,10 @@ class PersonSerializer(serializers.Serializer):
     email = serializers.EmailField(source="user.email", allow_null=True)
     email_verified = serializers.SerializerMethodField()
     assurance = serializers.CharField()
+    registration_status = serializers.ChoiceField(
+        choices=RegistrationStatus.choices,
+        help_text="`disputed` while another registration holds the same face (docs/disputes.md)",
+    )
     keep_photos = serializers.BooleanField()
     templates_confirmed_at = serializers.DateTimeField(allow_null=True)
     photos = serializers.SerializerMethodField()

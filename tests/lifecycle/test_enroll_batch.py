@@ -70,6 +70,8 @@ def test_a_roster_of_good_lines_enrolls_everyone_and_exits_zero(faces_dir: Path,
         ],
         "created": True,
         "optout": None,
+        "status": "active",
+        "conflicts": 0,
     }
     rose_person = Person.objects.get(public_id=rose["subject"])
     assert rose["line"] == 2 and rose["templates"] == 1 and rose["created"] is True

@@ -2,8 +2,10 @@
 
 Creates the person (or adds to the one with that email) from photos and prints exactly one JSON
 line on stdout: ``{"subject": "<public id>", "templates": N, "accepted": n, "rejected": [...],
-"created": bool, "optout": "<record id>" | null}``. Exit status 0 when at least one photo was
-accepted, 2 when none was (the JSON line still says why).
+"created": bool, "optout": "<record id>" | null, "status": "active" | "disputed", "conflicts": N}``
+(``disputed`` when a face matches another registration; ``conflicts`` counts the person's open
+disputes and never names the other side). Exit status 0 when at least one photo was accepted,
+disputed or not, 2 when none was (the JSON line still says why).
 """
 
 from __future__ import annotations

@@ -11,7 +11,11 @@ would handle it, and prints one JSON line on stdout with the same fields plus ``
 line number in the file) and ``email``::
 
     {"line": 1, "email": "ada@example.org", "subject": "...", "templates": 2, "accepted": 2,
-     "rejected": [], "created": true, "optout": "<record id>"}
+     "rejected": [], "created": true, "optout": "<record id>", "status": "active",
+     "conflicts": 0}
+
+(``"status": "disputed"`` with a count of ``conflicts`` when a face matches another person's
+registration: the line is still enrolled, see ``docs/disputes.md``.)
 
 A line that cannot be enrolled (not JSON, a missing, unknown or mistyped field, an address that
 is not an email, a photo that cannot be read, every photo rejected) prints
