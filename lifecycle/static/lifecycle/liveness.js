@@ -6,6 +6,7 @@
   if (!card) return;
   const $ = (id) => document.getElementById(id);
   const video = $("liveness-preview");
+  const stage = video.parentElement;
   const prompt = $("liveness-prompt");
   const status = $("liveness-status");
   const steps = $("liveness-steps");
@@ -58,6 +59,7 @@
       video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: "user" }, audio: false,
     });
     video.srcObject = stream;
+    stage.classList.add("live");
     await new Promise((resolve) => {
       if (video.readyState >= 2) resolve(); else video.addEventListener("playing", resolve, { once: true });
     });
@@ -68,6 +70,8 @@
     if (stream) stream.getTracks().forEach((track) => track.stop());
     stream = null;
     video.srcObject = null;
+    stage.classList.remove("live");
+    stage.querySelector(".liveness-placeholder").textContent = "Camera off. The clip is checked once, then deleted.";
   }
 
   async function runPrompts(challenge, leadIn, step) {
@@ -136,8 +140,11 @@
     result.dataset.level = outcome.level;
     if (outcome.passed) {
       result.className = "liveness-result passed";
+      const added = outcome.templates_added;
       result.textContent = "Passed. Your identity assurance is now: " + outcome.level_display + ". "
-        + outcome.templates_added + " photos of your face from different angles were added.";
+        + (added === 0 ? "No photos were added (you already have as many as we keep)."
+          : added === 1 ? "1 photo of your face was added."
+          : added + " photos of your face from different angles were added.");
       say("Done.");
     } else {
       fail(outcome.reason);
