@@ -4,6 +4,7 @@ verification go through their services."""
 from django.contrib import admin, messages
 
 from lifecycle import services
+from lifecycle.models import LivenessAttempt
 from registry.admin import OrganisationAdmin as RegistryOrganisationAdmin
 from registry.lib.errors import RegistryError
 from registry.models import Attestation, Organisation
@@ -56,3 +57,19 @@ class AttestationAdmin(admin.ModelAdmin):
         for attestation in queryset:
             services.attestation_revoke(attestation=attestation, actor=request.user)
         messages.success(request, f"{queryset.count()} revoked.")
+
+
+@admin.register(LivenessAttempt)
+class LivenessAttemptAdmin(admin.ModelAdmin):
+    """Read-only: attempts are made by people through the capture page, never by an operator."""
+
+    list_display = ("pk", "person", "created_at", "outcome", "reason")
+    list_filter = ("outcome",)
+    readonly_fields = [f.name for f in LivenessAttempt._meta.fields if f.name != "nonce"]
+    exclude = ("nonce",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -171,3 +171,14 @@ def test_a_person_without_reference_photos_is_asked_to_add_them_first(db):
     person = person_create(email="nophotos@example.org", display_name="No Photos")
     with pytest.raises(liveness.LivenessUnavailable, match="reference photos first"):
         liveness.liveness_challenge_create(person=person)
+
+
+def test_attempts_are_in_the_persons_export_and_go_with_their_erasure(person):
+    from lifecycle.services import person_erase, person_export
+
+    attempt = liveness.liveness_challenge_create(person=person)
+    exported = person_export(person=person)
+    assert [a["challenge"] for a in exported["liveness_attempts"]] == [attempt.challenge]
+    assert "nonce" not in exported["liveness_attempts"][0]
+    person_erase(person=person)
+    assert not LivenessAttempt.objects.filter(pk=attempt.pk).exists()
