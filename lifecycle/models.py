@@ -2,7 +2,8 @@
 
 A ``LivenessAttempt`` is one challenge the server chose for a person and, once a clip was sent,
 its outcome. It holds no biometric data: the clip itself is analysed in memory and discarded, only
-its SHA-256 stays (so the same bytes cannot pass twice).
+its SHA-256 stays (so the same bytes cannot pass twice) and, once passed, its head motion as yaw
+angles (so a re-encoded copy cannot pass again either).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class LivenessAttempt(models.Model):
     # A sentence for the person ("We saw two faces"); never a distance or a server detail.
     reason = models.CharField(max_length=200, blank=True)
     clip_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    # A passed clip's head motion (yaw per sample, ``lifecycle.lib.head_turns.pose_trace``): how
+    # a re-encoded replay of it is recognised. Head pose, not a face: nothing biometric.
+    pose_trace = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -131,3 +131,49 @@ def follows_challenge(turns: Sequence[Turn], challenge: Sequence[str]) -> bool:
     """Exactly the turns asked for, in that order: no missing, extra or swapped turn (extra turns
     would let one clip that turns back and forth answer every challenge)."""
     return [turn.direction for turn in turns] == list(challenge)
+
+
+def pose_trace(times: Sequence[float], yaws: Sequence[float], step: float) -> list[float]:
+    """The clip's head motion: smoothed yaw from the frontal pose, on a grid of ``step`` seconds
+    from the first face, rounded to 0.1 degree. Not biometric (any head makes one); kept for
+    passed clips so a re-encoded replay of one can be told from a new take."""
+    if not len(times):
+        return []
+    times_a = np.asarray(times, dtype=np.float64)
+    relative = smooth(yaws) - frontal_baseline(times, yaws)
+    grid = np.arange(times_a[0], times_a[-1] + step / 2, step)
+    return [round(float(v), 1) for v in np.interp(grid, times_a, relative)]
+
+
+#: Two traces are the same motion when, aligned within ``SAME_MOTION_SHIFT`` samples, their
+#: turned samples differ by at most these many degrees (mean, and 90th percentile). A re-encode
+#: of the same frames moves the landmarks by a few degrees; a new take shifts every turn's edges
+#: by a few tenths of a second, which is 10 degrees and more on the edges.
+SAME_MOTION_MEAN_DEGREES = 3.0
+SAME_MOTION_P90_DEGREES = 6.0
+SAME_MOTION_SHIFT = 2
+
+
+def same_motion(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether two pose traces (``pose_trace``) are the same recording's motion."""
+    x_all = np.asarray(a, dtype=np.float64)
+    y_all = np.asarray(b, dtype=np.float64)
+    if not x_all.size or not y_all.size:
+        return False
+    if abs(x_all.size - y_all.size) > max(SAME_MOTION_SHIFT, 0.1 * max(x_all.size, y_all.size)):
+        return False
+    for shift in range(-SAME_MOTION_SHIFT, SAME_MOTION_SHIFT + 1):
+        x = x_all[max(0, shift) :]
+        y = y_all[max(0, -shift) :]
+        n = min(x.size, y.size)
+        x, y = x[:n], y[:n]
+        turned = (np.abs(x) >= RETURN_DEGREES) | (np.abs(y) >= RETURN_DEGREES)
+        if turned.sum() < 3:
+            continue
+        diff = np.abs(x - y)[turned]
+        if (
+            diff.mean() <= SAME_MOTION_MEAN_DEGREES
+            and np.percentile(diff, 90) <= SAME_MOTION_P90_DEGREES
+        ):
+            return True
+    return False

@@ -10,8 +10,9 @@ the turned faces become templates (through ``face_template_store``, like every e
 person's ``liveness_passed_at`` is set and their level recomputed.
 
 What it stops and what it does not: ``docs/liveness.md``. The clip is analysed in memory and
-discarded; the attempt keeps only the clip's SHA-256 (so the same bytes never pass twice) and a
-plain reason, the audit trail only ids and counts.
+discarded; the attempt keeps only the clip's SHA-256 (so the same bytes never pass twice), a plain
+reason and, once passed, the clip's head motion as yaw angles (so a re-encoded copy of it does not
+pass again either); the audit trail only ids and counts.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from lifecycle.lib.head_turns import (
     follows_challenge,
     frontal_baseline,
     head_turns,
+    pose_trace,
+    same_motion,
 )
 from lifecycle.models import LivenessAttempt, LivenessOutcome
 from lifecycle.services.enrollment import face_template_store
@@ -265,6 +268,13 @@ def _judge(attempt: LivenessAttempt, samples: list[_Sample], engine) -> Liveness
         return _refuse(attempt, "no_turns")
     if not follows_challenge(turns, attempt.challenge):
         return _refuse(attempt, "wrong_order", turns=len(turns))
+    # A re-encoded copy of an earlier passed clip has other bytes but the same head motion.
+    trace = pose_trace(times, yaws, SAMPLE_EVERY_S)
+    earlier = LivenessAttempt.objects.filter(
+        person=attempt.person, outcome=LivenessOutcome.PASSED
+    ).values_list("pose_trace", flat=True)
+    if any(same_motion(trace, previous) for previous in earlier):
+        return _refuse(attempt, "replay", same_motion=True)
 
     references = [
         unprotect(t.embedding, template_key(t.key_version))
@@ -299,6 +309,7 @@ def _judge(attempt: LivenessAttempt, samples: list[_Sample], engine) -> Liveness
         ]
         chosen.append(_sharpest(during))
     chosen = [face for face in chosen if face is not None]
+    attempt.pose_trace = trace
     return _pass(
         attempt,
         chosen[:TEMPLATES_FROM_CLIP],
@@ -335,7 +346,7 @@ def _refuse(attempt: LivenessAttempt, reason_code: str, **detail: Any) -> Livene
 def _finish(attempt: LivenessAttempt, outcome: str, reason: str) -> None:
     attempt.outcome = outcome
     attempt.reason = reason
-    attempt.save(update_fields=["outcome", "reason", "clip_sha256"])
+    attempt.save(update_fields=["outcome", "reason", "clip_sha256", "pose_trace"])
 
 
 def _pass(attempt: LivenessAttempt, faces: list, **detail: Any) -> LivenessResult:

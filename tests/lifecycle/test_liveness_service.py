@@ -85,6 +85,14 @@ def test_a_clip_following_the_challenge_passes_adds_turned_templates_and_cannot_
     assert not replay.passed
     assert replay.attempt.reason.startswith("This clip was already used")
 
+    # The same frames re-encoded (other bytes): the same head motion, refused too.
+    reencoded = liveness.liveness_challenge_create(person=person)
+    reencoded.challenge = attempt.challenge
+    reencoded.save(update_fields=["challenge"])
+    copy = clips.encode(clips.challenge_frames(attempt.challenge), container="mp4")
+    result = liveness.liveness_clip_verify(attempt=reencoded, clip=copy)
+    assert not result.passed and result.detail == {"reason": "replay", "same_motion": True}
+
 
 @pytest.mark.slow
 def test_a_still_photo_held_to_the_camera_is_refused(person):
