@@ -253,7 +253,8 @@ def _judge(attempt: LivenessAttempt, samples: list[_Sample], engine) -> Liveness
     yaws = [f.quality.yaw for f in faces]
 
     # One person throughout: every face within the engine's match threshold of a frontal face of
-    # the clip (turned faces stay well within it for the same person, see docs/liveness.md).
+    # the clip (the same person's turned faces stay well within it: at most 0.32-0.39 on the
+    # test footage's 20-38 degree turns).
     baseline = frontal_baseline(times, yaws)
     frontal = [f for f in faces if abs(f.quality.yaw - baseline) < RETURN_DEGREES]
     if not frontal:
