@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from lifecycle import services
+from lifecycle.models import LivenessAttempt
 from registry.admin import OrganisationAdmin as RegistryOrganisationAdmin
 from registry.lib.errors import RegistryError
 from registry.models import (
@@ -138,3 +139,19 @@ class DisputeAdmin(admin.ModelAdmin):
             messages.error(request, str(error))
         else:
             messages.success(request, "Resolved: a signed record is in the log.")
+
+
+@admin.register(LivenessAttempt)
+class LivenessAttemptAdmin(admin.ModelAdmin):
+    """Read-only: attempts are made by people through the capture page, never by an operator."""
+
+    list_display = ("pk", "person", "created_at", "outcome", "reason")
+    list_filter = ("outcome",)
+    readonly_fields = [f.name for f in LivenessAttempt._meta.fields if f.name != "nonce"]
+    exclude = ("nonce",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

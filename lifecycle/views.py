@@ -1,5 +1,5 @@
-"""Pages of the person-wide workflows: adding photos, one's data export, deleting one's account,
-reporting that someone else registered one's face.
+"""Pages of the person-wide workflows: adding photos, the live selfie capture, one's data export,
+deleting one's account, reporting that someone else registered one's face.
 
 Thin: read the form, call ``lifecycle.services``, render the registry's pages with the result.
 """
@@ -11,7 +11,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,8 +19,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from lifecycle import services
 from lifecycle.api.views import read_uploads
 from lifecycle.forms import DeleteAccountForm, FaceReportForm
+from lifecycle.services import liveness
 from registry.forms import PhotoUploadForm
-from registry.lib.errors import RegistryError
+from registry.lib.errors import RegistryError, ValidationFailed
 from registry.models import Person
 from registry.pages import person_of, person_required
 from registry.views import render_me
@@ -97,3 +98,74 @@ def face_report(request: HttpRequest, person: Person) -> HttpResponse:
     else:
         messages.info(request, outcome.message)
     return redirect("me")
+
+
+# --- live selfie capture --------------------------------------------------------------------------
+
+
+def _json_error(error: RegistryError) -> JsonResponse:
+    return JsonResponse({"error": error.as_dict()}, status=error.status_code)
+
+
+def _challenge_json(attempt) -> dict:
+    return {
+        "nonce": attempt.nonce,
+        "challenge": attempt.challenge,
+        "lead_in_s": liveness.LEAD_IN_SECONDS,
+        "step_s": liveness.STEP_SECONDS,
+        "seconds": liveness.challenge_seconds(attempt.challenge),
+        "expires_at": attempt.expires_at.isoformat(),
+    }
+
+
+@never_cache
+@person_required
+@require_GET
+def liveness_page(request: HttpRequest, person: Person) -> HttpResponse:
+    return render(
+        request,
+        "lifecycle/liveness.html",
+        {"person": person, "has_photos": person.templates.exists()},
+    )
+
+
+@never_cache
+@person_required
+@require_POST
+def liveness_challenge(request: HttpRequest, person: Person) -> JsonResponse:
+    """The person's pending challenge, or a new one (a reload does not spend an attempt)."""
+    try:
+        attempt = liveness.liveness_challenge_current(
+            person=person
+        ) or liveness.liveness_challenge_create(person=person)
+    except RegistryError as error:
+        return _json_error(error)
+    return JsonResponse(_challenge_json(attempt), status=201)
+
+
+@never_cache
+@person_required
+@require_POST
+def liveness_verify(request: HttpRequest, person: Person) -> JsonResponse:
+    upload = request.FILES.get("clip")
+    try:
+        if upload is None:
+            raise ValidationFailed("No clip was sent: record one first.", code="clip_required")
+        attempt = liveness.liveness_attempt_for_nonce(
+            person=person, nonce=request.POST.get("nonce", "")
+        )
+        # One byte past the limit is enough for the service to say "too large".
+        clip = upload.read(liveness.MAX_CLIP_BYTES + 1)
+        result = liveness.liveness_clip_verify(attempt=attempt, clip=clip)
+    except RegistryError as error:
+        return _json_error(error)
+    person.refresh_from_db(fields=["assurance"])
+    return JsonResponse(
+        {
+            "passed": result.passed,
+            "reason": result.attempt.reason,
+            "level": person.assurance,
+            "level_display": person.get_assurance_display(),
+            "templates_added": result.templates_stored,
+        }
+    )

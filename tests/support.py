@@ -109,8 +109,9 @@ def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 
 
 @contextmanager
-def headless_chromium() -> Iterator:
-    """Debian's Chromium driven by Selenium, headless, with a throwaway profile."""
+def headless_chromium(*, extra_arguments: tuple[str, ...] = ()) -> Iterator:
+    """Debian's Chromium driven by Selenium, headless, with a throwaway profile;
+    ``extra_arguments`` are further command-line switches (a fake camera, for instance)."""
     if CHROMIUM is None or CHROMEDRIVER is None:
         pytest.skip(NO_BROWSER_REASON)
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
@@ -131,6 +132,7 @@ def headless_chromium() -> Iterator:
         "--no-first-run",
         f"--user-data-dir={profile}",
         "--window-size=1200,1600",
+        *extra_arguments,
     ):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

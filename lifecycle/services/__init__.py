@@ -10,6 +10,8 @@ them. One module per workflow; callers import the names from here:
   record)
 - ``disputes``: one face, one owner: conflicts found at enrollment or reported by a person,
   resolved by an operator (signed record)
+- ``liveness``: the live selfie capture: a random head-turn challenge, a clip judged against it
+  and the reference photos, the ``liveness`` level and turned templates (``docs/liveness.md``)
 - ``erasure``: destroy a person at once (consent strips its links first, then the registry)
 - ``export``: everything held about a person, as their own copy
 - ``reenrollment``: move templates to the active engine's model, from kept photos
@@ -31,6 +33,15 @@ from lifecycle.services.disputes import (
 from lifecycle.services.enrollment import EnrollmentResult, PhotoOutcome, person_enroll
 from lifecycle.services.erasure import person_erase
 from lifecycle.services.export import person_export
+from lifecycle.services.liveness import (
+    AttemptsExhausted,
+    LivenessResult,
+    LivenessUnavailable,
+    liveness_attempt_for_nonce,
+    liveness_challenge_create,
+    liveness_challenge_current,
+    liveness_clip_verify,
+)
 from lifecycle.services.organisation_verification import organisation_verify
 from lifecycle.services.reenrollment import (
     ReenrollmentRefused,
@@ -41,7 +52,10 @@ from lifecycle.services.retention import retention_sweep
 from lifecycle.services.roster import NothingEnrolled, RosterEntryResult, roster_entry_enroll
 
 __all__ = [
+    "AttemptsExhausted",
     "EnrollmentResult",
+    "LivenessResult",
+    "LivenessUnavailable",
     "NothingEnrolled",
     "PhotoOutcome",
     "ReenrollmentRefused",
@@ -55,6 +69,10 @@ __all__ = [
     "face_conflict_check",
     "face_conflict_find",
     "face_report",
+    "liveness_attempt_for_nonce",
+    "liveness_challenge_create",
+    "liveness_challenge_current",
+    "liveness_clip_verify",
     "organisation_verify",
     "person_enroll",
     "person_erase",

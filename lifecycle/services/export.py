@@ -56,6 +56,17 @@ def person_export(*, person: Person) -> dict[str, Any]:
             }
             for a in person.attestations.select_related("verifier").order_by("attested_at")
         ],
+        "liveness_passed_at": iso_utc(person.liveness_passed_at),
+        "liveness_attempts": [
+            {
+                "created_at": iso_utc(a.created_at),
+                "challenge": a.challenge,
+                "outcome": a.outcome,
+                "reason": a.reason,
+                "clip_sha256": a.clip_sha256,
+            }
+            for a in person.liveness_attempts.order_by("created_at")
+        ],
         "organisations": [
             {"organisation": m.organisation.name, "role": m.role, "since": iso_utc(m.created_at)}
             for m in (user.memberships.select_related("organisation") if user else [])

@@ -1,0 +1,1 @@
+"""Framework-free helpers of the lifecycle workflows (no Django import)."""
