@@ -44,6 +44,7 @@ urlpatterns = [
     path("orgs/", orgs.organisations, name="orgs"),
     path("switch-organisation/", orgs.organisation_switch, name="org-switch"),
     path("orgs/<slug:slug>/", orgs.overview, name="org-overview"),
+    path("orgs/<slug:slug>/policy/", orgs.policy, name="org-policy"),
     path("orgs/<slug:slug>/members/", orgs.members, name="org-members"),
     path("orgs/<slug:slug>/members/invite/", orgs.member_invite, name="org-member-invite"),
     path(

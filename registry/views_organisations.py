@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from registry import selectors, services
 from registry.forms import InvitationForm, OrganisationForm, OrganisationKeyForm
 from registry.lib.errors import RegistryError
-from registry.models import Membership, MembershipRole
+from registry.models import AssuranceLevel, Membership, MembershipRole
 from registry.pages import CURRENT_ORGANISATION_SESSION_KEY, organisation_page
 from registry.site import site_url
 
@@ -65,8 +65,26 @@ def overview(request: HttpRequest, membership: Membership) -> HttpResponse:
             "membership": membership,
             "is_owner": membership.role == MembershipRole.OWNER,
             "members": selectors.organisation_members(organisation=organisation),
+            "assurance_levels": AssuranceLevel.choices,
         },
     )
+
+
+@organisation_page(owner=True)
+@require_POST
+def policy(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The organisation's blocking policy: the lowest assurance level whose opt-out blocks."""
+    try:
+        services.organisation_policy_set(
+            organisation=membership.organisation,
+            block_min_assurance=request.POST.get("block_min_assurance", ""),
+            actor=request.user,
+        )
+    except RegistryError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Policy saved: it applies from the next check.")
+    return redirect("org-overview", slug=membership.organisation.slug)
 
 
 # --- Members and invitations ----------------------------------------------------------------

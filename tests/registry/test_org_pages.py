@@ -62,6 +62,7 @@ def _state(world) -> dict:
         "invitation_pending": world.invitation.is_pending,
         "keys": ApiKey.objects.count(),
         "key_revoked": world.key.revoked_at is not None,
+        "policy": Organisation.objects.get(pk=world.organisation.pk).block_min_assurance,
     }
 
 
@@ -74,6 +75,7 @@ ACTIONS = [
     ("/orgs/{slug}/keys/", {"name": "ci", "scopes": ["checks:read"]}, "keys"),
     ("/orgs/{slug}/keys/{key}/rotate/", {}, "keys"),
     ("/orgs/{slug}/keys/{key}/revoke/", {}, "key_revoked"),
+    ("/orgs/{slug}/policy/", {"block_min_assurance": "email_verified"}, "policy"),
 ]
 
 
@@ -422,3 +424,21 @@ def test_another_organisations_key_is_not_found(client, world):
     assert client.post(f"/orgs/{_slug(world)}/keys/{theirs.pk}/rotate/").status_code == 404
     theirs.refresh_from_db()
     assert theirs.revoked_at is None
+
+
+def test_a_platform_owner_sets_the_blocking_policy_on_the_overview(client, world):
+    client_as(client, world, "owner")
+    page = client.get(f"/orgs/{_slug(world)}/").content.decode()
+    assert 'id="policy"' in page and '<option value="liveness" selected>' in page
+    done = client.post(
+        f"/orgs/{_slug(world)}/policy/", {"block_min_assurance": "verified"}, follow=True
+    )
+    assert "Policy saved" in done.content.decode()
+    assert Organisation.objects.get(pk=world.organisation.pk).block_min_assurance == "verified"
+    assert AuditEvent.objects.filter(action="organisation.policy").exists()
+    refused = client.post(
+        f"/orgs/{_slug(world)}/policy/", {"block_min_assurance": "anyone"}, follow=True
+    )
+    assert "use one of self_asserted" in refused.content.decode()
+    client_as(client, world, "member")
+    assert 'id="policy-level"' in client.get(f"/orgs/{_slug(world)}/").content.decode()
