@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from consent.lib.receipts import verify_receipt
-from registry.services import membership_add
+from registry.models import Organisation, User
 from tests.consent.records_factories import (
     bearer,
     make_org,
@@ -18,6 +18,7 @@ from tests.consent.records_factories import (
     personal_token,
 )
 from tests.support import headless_chromium, left_the_page
+from tests.trust import organisation_verified
 
 PASSWORD = "correct horse battery staple"  # the factories' password
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
@@ -158,15 +159,28 @@ class Page:
 @pytest.mark.django_db(transaction=True)
 def test_the_journey_in_a_browser(browser, live_server):
     person = make_person(handle="katherine")
-    studio = make_org("studio", name="Langley Films")
-    producer = make_person()
-    membership_add(organisation=studio, user=producer.user)
     page = Page(browser, live_server.url)
+
+    # 0. A producer signs up, creates the studio and reaches its desk from the studio's page;
+    # an operator verifies the studio (until then its grants would not count as consent).
+    page.visit("/signup/", "#id_email")
+    page.fill("#id_display_name", "Pat Producer")
+    page.fill("#id_email", "pat@langley.example")
+    page.fill("#id_password", PASSWORD)
+    page.fill("#id_password_again", PASSWORD)
+    page.click("#signup-submit", "#next-step")
+    page.visit("/orgs/", "#org-create-form")
+    page.fill("#id_name", "Langley Films")
+    page.tick("input[name='kind'][value='studio']")
+    page.click("#org-create-submit", "#studio-desk-link")
+    studio = Organisation.objects.get(name="Langley Films")
+    assert studio.verification == "unverified"
+    organisation_verified(studio)
+    producer = User.objects.get(email="pat@langley.example")
+    page.click("#studio-desk-link", "#ask-form")
     desk = f"/studio/{studio.slug}/consent/"
 
     # 1. The producer asks, on the studio's consent desk.
-    page.sign_in_as(producer.user.email)
-    page.visit(desk, "#ask-form")
     page.fill("#id_ask-person", "katherine")
     page.fill("#id_ask-purpose", "Katherine's likeness in the launch film")
     page.tick("input[name='ask-categories'][value='commercial']")
@@ -193,7 +207,7 @@ def test_the_journey_in_a_browser(browser, live_server):
         page.click("#check-submit", "#check-result")
         return page.find("#check-result").text
 
-    page.sign_in_as(producer.user.email)
+    page.sign_in_as(producer.email)
     assert check() == "consented"
     assert page.find("#decided-by").text == grant_id
     assert grant_id in page.find("#studio-grants").text
@@ -222,6 +236,6 @@ def test_the_journey_in_a_browser(browser, live_server):
     assert "took effect immediately" in page.find(".messages").text
 
     # 5. The producer checks again: revoked.
-    page.sign_in_as(producer.user.email)
+    page.sign_in_as(producer.email)
     assert check() == "revoked"
     assert page.find("#decided-by").text == grant_id
