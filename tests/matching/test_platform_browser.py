@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 
 from matching.models import ReviewDecision
-from registry.models import AssuranceLevel, Membership, MembershipRole, User
-from tests.matching.checks_fixtures import FACES, Platform, enroll
+from registry.models import ApiKey, AssuranceLevel, Organisation, User
+from tests.matching.checks_fixtures import FACES, enroll
 from tests.matching.platform_fixtures import stored_check
 from tests.support import (
     CHROMEDRIVER,
@@ -27,6 +28,7 @@ from tests.support import (
     headless_chromium,
     left_the_page,
 )
+from tests.trust import organisation_verified
 
 PASSWORD = "correct horse battery staple"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
@@ -88,18 +90,36 @@ def test_a_member_checks_a_photo_reviews_a_face_and_downloads_the_receipt(
     # a liveness check (a match blocks).
     enroll("obama", ["obama/obama.jpg", "obama/obama2.jpg"], assurance=AssuranceLevel.SELF_ASSERTED)
     enroll("biden", ["biden/biden.jpg"])
-    platform = Platform("Clip Share")
-    user = User.objects.create_user(email="mira@clipshare.example", password=PASSWORD)
-    Membership.objects.create(
-        user=user, organisation=platform.organisation, role=MembershipRole.MEMBER
-    )
-    slug = platform.organisation.slug
     driver = browser
 
-    driver.get(f"{live_server.url}/login/?next=/orgs/{slug}/checks/new")
-    driver.find_element(By.ID, "id_username").send_keys("mira@clipshare.example")
+    # A member signs up, creates the platform on /orgs/ (an operator verifies it) and makes an
+    # API key with the scope picker: the secret is shown once, and it works with the API.
+    driver.get(f"{live_server.url}/signup/")
+    driver.find_element(By.ID, "id_display_name").send_keys("Mira")
+    driver.find_element(By.ID, "id_email").send_keys("mira@clipshare.example")
     driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form.card button[type=submit]").click()
+    driver.find_element(By.ID, "id_password_again").send_keys(PASSWORD)
+    driver.find_element(By.ID, "signup-submit").click()
+    _element(driver, "#next-step")
+    driver.get(f"{live_server.url}/orgs/")
+    driver.find_element(By.ID, "id_name").send_keys("Clip Share")
+    driver.find_element(By.CSS_SELECTOR, "input[name=kind][value=platform]").click()
+    driver.find_element(By.ID, "org-create-submit").click()
+    _element(driver, "#checks-link")
+    organisation = Organisation.objects.get(name="Clip Share")
+    organisation_verified(organisation)
+    user = User.objects.get(email="mira@clipshare.example")
+    slug = organisation.slug
+    driver.get(f"{live_server.url}/orgs/{slug}/keys/")
+    driver.find_element(By.ID, "id_name").send_keys("publishing pipeline")
+    driver.find_element(By.CSS_SELECTOR, "input[name=scopes][value='checks:write']").click()
+    driver.find_element(By.ID, "key-submit").click()
+    secret = _element(driver, "#new-key-secret").get_attribute("value")
+    key = ApiKey.objects.get(organisation=organisation)
+    api = Client().get("/api/v1/checks", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert api.status_code == 200, api.content
+
+    driver.get(f"{live_server.url}/orgs/{slug}/checks/new")
 
     # The web form: pick a use and a photo; the result draws a box per face on the photo.
     _element(driver, "#check-form")
@@ -172,10 +192,10 @@ def test_a_member_checks_a_photo_reviews_a_face_and_downloads_the_receipt(
                 (day + n) % 6
             ]
             stored_check(
-                platform.organisation,
+                organisation,
                 verdict=verdict,
                 created_at=now - timedelta(days=day, minutes=n),
-                api_key=platform.key,
+                api_key=key,
             )
     settings.CHECKS_RATE_PER_KEY = "600/min"
     settings.CHECKS_RATE_PER_ORGANISATION = "3000/min"
