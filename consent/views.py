@@ -10,7 +10,6 @@ import json
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -20,8 +19,8 @@ from consent import selectors, services
 from consent.lib.uses import MEDIA_TYPES, USE_CATEGORIES
 from consent.models import ConsentRequest, Record, RecordKind
 from registry.lib.errors import RegistryError
-from registry.models import Membership, Organisation, Person
-from registry.pages import person_required
+from registry.models import Membership, Person
+from registry.pages import organisation_page, person_required
 from registry.site import site_url
 
 _CATEGORY_CHOICES = [(value, value.replace("_", " / ")) for value in USE_CATEGORIES]
@@ -264,21 +263,11 @@ class ConsentCheckForm(forms.Form):
     )
 
 
-def _membership_or_404(request: HttpRequest, slug: str) -> Organisation:
-    membership = (
-        Membership.objects.select_related("organisation")
-        .filter(user=request.user, organisation__slug=slug, organisation__suspended_at=None)
-        .first()
-    )
-    if membership is None:
-        raise Http404("No such organisation.")
-    return membership.organisation
-
-
-@login_required
+@organisation_page
 @require_http_methods(["GET", "POST"])
-def studio_desk(request: HttpRequest, slug: str) -> HttpResponse:
-    organisation = _membership_or_404(request, slug)
+def studio_desk(request: HttpRequest, membership: Membership) -> HttpResponse:
+    organisation = membership.organisation
+    slug = organisation.slug
     request_form = ConsentRequestForm(prefix="ask")
     check_form = ConsentCheckForm(prefix="check")
     check_result = None
@@ -347,10 +336,12 @@ def studio_desk(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "consent/studio_desk.html", context)
 
 
-@login_required
-def studio_receipt_download(request: HttpRequest, slug: str, check_id: str) -> HttpResponse:
+@organisation_page
+def studio_receipt_download(
+    request: HttpRequest, membership: Membership, check_id: str
+) -> HttpResponse:
     """A consent check's logged receipt as a file (``manage.py verify_receipt`` checks it)."""
-    organisation = _membership_or_404(request, slug)
+    organisation = membership.organisation
     try:
         receipt = selectors.consent_check_receipt(organisation=organisation, check_id=check_id)
     except RegistryError:

@@ -13,7 +13,6 @@ from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -32,24 +31,19 @@ from matching.selectors.checks import (
 )
 from registry.lib.errors import NotFound, RegistryError, ValidationFailed
 from registry.models import ApiKey, Membership, Organisation
+from registry.pages import organisation_page
 
 PAGE_SIZE = 50
 
 
 def member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Sign-in required; the view is called as ``view(request, organisation, ...)`` for an
-    organisation the user belongs to, else 404."""
+    """Any member of the URL's organisation (``registry.pages.organisation_page``, the one
+    membership check of the site's pages); the view is called as
+    ``view(request, organisation, ...)``."""
 
-    @login_required
+    @organisation_page
     @wraps(view)
-    def for_member(request: HttpRequest, slug: str, *args, **kwargs) -> HttpResponse:
-        membership = (
-            Membership.objects.select_related("organisation")
-            .filter(user=request.user, organisation__slug=slug, organisation__suspended_at=None)
-            .first()
-        )
-        if membership is None:
-            raise Http404("No such organisation.")
+    def for_member(request: HttpRequest, membership: Membership, *args, **kwargs) -> HttpResponse:
         return view(request, membership.organisation, *args, **kwargs)
 
     return for_member
