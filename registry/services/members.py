@@ -12,9 +12,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +20,7 @@ from django.utils import timezone
 from registry.lib.errors import NotFound, PermissionDeniedError, ValidationFailed
 from registry.models import Invitation, Membership, MembershipRole, Organisation, User
 from registry.services.audit import audit_record
+from registry.services.emails import email_normalised
 from registry.services.organisations import membership_add
 
 
@@ -59,13 +58,9 @@ def membership_invite(
     """Invite an address (a new one or an existing account's) and email it the link; returns
     the invitation and the link (for the console and tests)."""
     _check_role(role)
-    email = User.objects.normalize_email((email or "").strip()).lower()
-    try:
-        validate_email(email)
-    except DjangoValidationError:
-        raise ValidationFailed(
-            "email: Enter a valid email address.", detail={"email": "invalid"}
-        ) from None
+    email = email_normalised(email)
+    if email is None:
+        raise ValidationFailed("email: Enter a valid email address.", detail={"email": "invalid"})
     if Membership.objects.filter(organisation=organisation, user__email__iexact=email).exists():
         raise ValidationFailed(
             "This address already belongs to a member.", detail={"email": "member"}

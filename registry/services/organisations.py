@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import secrets
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -20,6 +18,7 @@ from registry.models import (
     User,
 )
 from registry.services.audit import audit_record
+from registry.services.emails import email_normalised
 
 
 def _unique_slug(name: str) -> str:
@@ -60,14 +59,12 @@ def organisation_create_for_email(
     account was created. Names need not be unique, as with ``organisation_create``: a second
     organisation of the same name gets its own slug.
     """
-    email = User.objects.normalize_email((owner_email or "").strip()).lower()
-    try:
-        validate_email(email)
-    except DjangoValidationError:
+    email = email_normalised(owner_email)
+    if email is None:
         raise ValidationFailed(
             f"owner email: {owner_email!r} is not a valid email address.",
             detail={"owner_email": "invalid"},
-        ) from None
+        )
     owner = User.objects.filter(email__iexact=email).first()
     created = owner is None
     if created:

@@ -8,7 +8,6 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
-from django.core.validators import validate_email
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +17,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from registry.lib.errors import Conflict, ValidationFailed
 from registry.models import AssuranceLevel, OrganisationKind, Person, User
 from registry.services.audit import audit_record
+from registry.services.emails import email_normalised
 
 
 class _EmailVerificationTokens(PasswordResetTokenGenerator):
@@ -49,13 +49,9 @@ def _validate_password(password: str, user: User) -> None:
 def person_create(*, email: str, display_name: str, password: str | None = None) -> Person:
     """A login account and its person. Without a password the account cannot sign in until a
     password is set (people created by operators with ``manage.py enroll``)."""
-    email = User.objects.normalize_email((email or "").strip()).lower()
-    try:
-        validate_email(email)
-    except DjangoValidationError:
-        raise ValidationFailed(
-            "email: Enter a valid email address.", detail={"email": "invalid"}
-        ) from None
+    email = email_normalised(email)
+    if email is None:
+        raise ValidationFailed("email: Enter a valid email address.", detail={"email": "invalid"})
     display_name = (display_name or "").strip()
     if not display_name:
         raise ValidationFailed(
