@@ -8,12 +8,10 @@ emails, no biometrics, no operator (who resolved it is in the registry's audit t
 
 from __future__ import annotations
 
-from django.db import transaction
-
 from consent.lib.dates import iso_ms
 from consent.models import Record, RecordKind
-from consent.services.log import log_append, subject_commitment
-from consent.services.records import RECORD_FORMAT, _draft_identity
+from consent.services.log import subject_commitment
+from consent.services.records import RECORD_FORMAT, _draft_identity, registry_record_append
 from registry.models import Dispute, Person
 
 
@@ -37,14 +35,4 @@ def dispute_resolution_record(*, dispute: Dispute, resolution: str) -> Record:
         "opened_at": iso_ms(dispute.created_at),
         "issued_at": iso_ms(issued_at),
     }
-    with transaction.atomic():
-        entry = log_append(payload=payload)
-        return Record.objects.create(
-            record_id=record_id,
-            kind=RecordKind.DISPUTE_RESOLUTION,
-            person=None,
-            subject="",
-            organisation=None,
-            log_entry=entry,
-            created_at=issued_at,
-        )
+    return registry_record_append(kind=RecordKind.DISPUTE_RESOLUTION, payload=payload)

@@ -433,16 +433,27 @@ def organisation_verification_record(
         "organisation_kind": organisation.kind,
         "issued_at": iso_ms(issued_at),
     }
+    return registry_record_append(
+        kind=RecordKind.ORGANISATION_VERIFICATION, payload=payload, organisation=organisation
+    )
+
+
+def registry_record_append(
+    *, kind: str, payload: dict, organisation: Organisation | None = None
+) -> Record:
+    """Append a record the registry makes about no one person (an organisation's verification,
+    a dispute's resolution) and mirror it; ``payload`` carries its ``record_id`` and
+    ``issued_at``."""
     with transaction.atomic():
         entry = log_append(payload=payload)
         return Record.objects.create(
-            record_id=record_id,
-            kind=RecordKind.ORGANISATION_VERIFICATION,
+            record_id=payload["record_id"],
+            kind=kind,
             person=None,
             subject="",
             organisation=organisation,
             log_entry=entry,
-            created_at=issued_at,
+            created_at=datetime.fromisoformat(payload["issued_at"]),
         )
 
 
