@@ -177,3 +177,30 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket}@{self.window_start}: {self.count}"
+
+
+class SearchIndexBuild(models.Model):
+    """One build of the checks' in-memory index (``matching.services.search_index``).
+
+    The files live in ``MATCHING_INDEX_DIR``; this row proves a manifest there belongs to this
+    database (a worker ignores a manifest whose build it cannot find here, such as one left by a
+    database that was since recreated) and keeps the history an operator reads.
+    ``snapshot`` is PostgreSQL's ``pg_snapshot`` the templates were read under: the search
+    compares exactly every opted-out template changed by a transaction it could not see.
+    Holds no vectors and nothing about any person.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    built_at = models.DateTimeField(default=timezone.now)
+    snapshot = models.TextField()
+    templates = models.PositiveIntegerField()
+    file_bytes = models.BigIntegerField()
+    seconds = models.FloatField()
+    # [{"model_name", "key_version", "file", "count", "dimensions"}], one per index file.
+    files = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-built_at"]
+
+    def __str__(self) -> str:
+        return f"index build {self.id} ({self.templates} templates)"

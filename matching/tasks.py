@@ -59,3 +59,11 @@ def check_details_drop() -> int:
     from matching import services
 
     return services.check_details_drop()
+
+
+@shared_task(name="matching.search_index_refresh")
+def search_index_refresh() -> str:
+    """Every minute: rebuild the checks' in-memory index when enough changed or it is old."""
+    from matching import services
+
+    return services.search_index_refresh()

@@ -140,6 +140,8 @@ try:
         "consent-webhooks-due": {"task": "consent.webhook_deliveries_due", "schedule": 60},
         # Checks older than CHECK_DETAIL_RETENTION_DAYS: drop their per-face detail.
         "matching-check-details-drop": {"task": "matching.check_details_drop", "schedule": 86400},
+        # The checks' in-memory index: rebuilt when enough templates changed or it is old.
+        "matching-search-index-refresh": {"task": "matching.search_index_refresh", "schedule": 60},
     }
 
     # --- Webhooks ------------------------------------------------------------------------------
@@ -177,6 +179,18 @@ try:
     CHECK_DETAIL_RETENTION_DAYS = env.int("CHECK_DETAIL_RETENTION_DAYS", 90, minimum=1)
     # Diagnostics and the naive side of bench/api_load.py: every search exact, no index.
     MATCHING_EXACT_SEARCH = env.bool("MATCHING_EXACT_SEARCH", False)
+    # The checks' search of opted-out templates: "memory", a memory-mapped index kept beside
+    # PostgreSQL (matching.selectors.memory_index), or "pgvector", its HNSW index in the table.
+    MATCHING_INDEX = env.str("MATCHING_INDEX", "memory")
+    if MATCHING_INDEX not in ("memory", "pgvector"):
+        raise EnvError(f"MATCHING_INDEX={MATCHING_INDEX!r} must be 'memory' or 'pgvector'")
+    # Where the index files live; every web and Celery worker of one deployment must see the
+    # same directory (a shared volume when they run on several machines' disks).
+    MATCHING_INDEX_DIR = Path(env.str("MATCHING_INDEX_DIR", str(VAR_DIR / "matching-index")))
+    # The index is rebuilt when this many templates changed since its build (they are compared
+    # exactly on every check until then), or when it is older than MATCHING_INDEX_MAX_AGE_S.
+    MATCHING_INDEX_REBUILD_CHANGES = env.int("MATCHING_INDEX_REBUILD_CHANGES", 5000, minimum=1)
+    MATCHING_INDEX_MAX_AGE_S = env.int("MATCHING_INDEX_MAX_AGE_S", 6 * 3600, minimum=60)
 
     # --- Email ---------------------------------------------------------------------------------
     EMAIL_HOST = env.str("EMAIL_HOST")

@@ -5,7 +5,11 @@ the engine's embedding rotated by the secret orthogonal matrix of its template k
 query is rotated with the same key, once per key version in use, and compared only with rows of
 that version; a rotation preserves Euclidean distances, so distances are the engine's.
 
-Two ways to search, which return the same answers (``tests/matching/test_search.py``):
+Checks (``opted_out_only``) search the in-memory index beside PostgreSQL when
+``MATCHING_INDEX=memory``, the default (``matching.selectors.memory_index``: an index file of the
+opted-out templates, every candidate re-checked against its row, the changes since the build
+compared exactly). Otherwise, and for every other search, two ways which return the same
+answers (``tests/matching/test_search.py``):
 
 * pgvector's HNSW index (``template_embedding_hnsw``), approximate, when the extension is
   installed and ``exact`` is false: ``ORDER BY embedding <-> q LIMIT k``.
@@ -42,6 +46,7 @@ import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -52,6 +57,7 @@ from django.db.models import QuerySet
 
 from matching.engine import get_engine
 from matching.models import CheckMatch
+from matching.selectors.memory_index import memory_search
 from registry.db import uses_pgvector, vector_literal
 from registry.lib.template_protection import protect
 from registry.models import FaceTemplate
@@ -139,7 +145,23 @@ def faces_nearest(
     in_use = _versions_in_use()
     for version in template_key_versions():
         rotated = protect(query, template_key(version))
-        if not pgvector:
+        if opted_out_only and not exact and settings.MATCHING_INDEX == "memory":
+            exact_scan = _exact_vector if pgvector else _exact_array
+            hits += memory_search(
+                rotated,
+                version,
+                model_name,
+                limit,
+                filter_sql,
+                filter_params,
+                probe_sql,
+                max_distance=max_distance,
+                exact_fallback=partial(
+                    exact_scan, rotated, version, model_name, limit, filter_sql, filter_params
+                ),
+                hit=Hit,
+            )
+        elif not pgvector:
             hits += _exact_array(rotated, version, model_name, limit, filter_sql, filter_params)
         elif exact:
             hits += _exact_vector(rotated, version, model_name, limit, filter_sql, filter_params)

@@ -48,6 +48,12 @@ from matching.services.media import (
 )
 from matching.services.retention import check_detail_strip, check_details_drop
 from matching.services.reviews import review_decide
+from matching.services.search_index import (
+    search_index_build,
+    search_index_changes,
+    search_index_due,
+    search_index_refresh,
+)
 from matching.services.submit import media_check_submit
 from matching.services.video import (
     check_callback_attempt,
@@ -95,6 +101,10 @@ __all__ = [
     "opaque_reference",
     "review_decide",
     "review_representation",
+    "search_index_build",
+    "search_index_changes",
+    "search_index_due",
+    "search_index_refresh",
     "video_check_create",
     "video_check_execute",
     "video_observations",

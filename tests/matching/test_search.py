@@ -24,7 +24,9 @@ KEYS = {1: secrets.token_bytes(32), 2: secrets.token_bytes(32)}
 @pytest.fixture(autouse=True)
 def _two_template_keys():
     selectors.template_key_versions_forget()
-    with override_settings(TEMPLATE_KEYS=KEYS):
+    # These are pgvector's paths; the checks' memory index has its own tests
+    # (test_memory_index.py), which compare it with these.
+    with override_settings(TEMPLATE_KEYS=KEYS, MATCHING_INDEX="pgvector"):
         yield
     selectors.template_key_versions_forget()
 

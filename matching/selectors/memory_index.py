@@ -1,0 +1,284 @@
+"""The checks' search through the in-memory index beside PostgreSQL (``MATCHING_INDEX=memory``).
+
+PostgreSQL stays the system of record; the index is derived from it and may be stale. It holds
+the opted-out templates (protected vectors, so distances are the engine's) as of one snapshot
+(``SearchIndexBuild.snapshot``), one file per model and key version, which every worker maps
+read-only (``matching.lib.ann_index``). A search is right on the very next check however stale
+the files are, because one SQL statement per key version
+
+* re-checks every template the index returns against its current row (still opted out, same
+  model and key version, its person still a candidate) and takes the distance from that row:
+  an erased template, a revoked or unflagged person, a re-protected vector never match; and
+* compares exactly every opted-out template changed by a transaction the build could not see
+  (``change_xid``, kept by a trigger, migration registry 0011): the delta since the build.
+
+When the index's pool of nearest templates runs out before the review distance and too few
+candidates survived the re-check (a filter that few opted-out people pass, or many ghosts of
+erased templates), the pool is widened once and then the exact scan in PostgreSQL decides, as in
+the pgvector path. With no build at all every opted-out template is delta: an exact search.
+
+Workers notice a new build by the manifest's inode (``os.stat`` per search, about a microsecond)
+and map the new files without a restart; the old files stay valid for a worker still reading
+them (unlinking a mapped file leaves the mapping intact).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+
+from matching.lib.ann_index import AnnIndexView
+from matching.models import SearchIndexBuild
+from registry.db import uses_pgvector, vector_literal
+from registry.models import FaceTemplate
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_TABLE = FaceTemplate._meta.db_table
+MANIFEST = "current.json"
+# The nearest templates asked of the index per key version, and HNSW's breadth for them
+# (docs/benchmarks.md, "In-memory index": first hits agreed with the exact search on 1M
+# templates at this breadth).
+POOL = 100
+BREADTH = 128
+# The one wider try before the exact scan in PostgreSQL.
+WIDE_POOL = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedIndex:
+    """A build's files, mapped, with the snapshot its rows were read under."""
+
+    build_id: str
+    snapshot: str
+    snapshot_xmin: int
+    views: dict[tuple[str, int], AnnIndexView] = field(default_factory=dict)
+
+
+def index_directory() -> Path:
+    """This database's index directory: one per database name, so a test database or a second
+    deployment on the same disk never reads another's files."""
+    name = str(connection.settings_dict["NAME"])
+    return Path(settings.MATCHING_INDEX_DIR) / name.replace("/", "_")
+
+
+_loaded_lock = threading.Lock()
+_loaded: tuple[tuple[str, int, int], LoadedIndex | None] | None = None
+
+
+def current_index() -> LoadedIndex | None:
+    """The current build, mapped; None when there is none (every opted-out template is delta).
+
+    Re-read only when the manifest file changed (a build replaces it atomically).
+    """
+    global _loaded
+    manifest = index_directory() / MANIFEST
+    try:
+        stat = os.stat(manifest)
+    except FileNotFoundError:
+        return None
+    key = (str(manifest), stat.st_ino, stat.st_mtime_ns)
+    cached = _loaded
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    with _loaded_lock:
+        if _loaded is not None and _loaded[0] == key:
+            return _loaded[1]
+        loaded = _load(manifest)
+        _loaded = (key, loaded)
+        return loaded
+
+
+def current_index_forget() -> None:
+    """Drop the mapped build (tests; a worker otherwise follows the manifest by itself)."""
+    global _loaded
+    with _loaded_lock:
+        _loaded = None
+
+
+def _load(manifest: Path) -> LoadedIndex | None:
+    try:
+        described = json.loads(manifest.read_text())
+        build_id = str(described["build"])
+    except (OSError, ValueError, KeyError):
+        logger.warning("matching index: unreadable manifest, searching exactly until rebuilt")
+        return None
+    # A manifest left by a database since recreated (tests, a restore) names a build this one
+    # never made; its snapshot would say nothing about this database's rows.
+    if not SearchIndexBuild.objects.filter(pk=build_id).exists():
+        return None
+    snapshot = str(described["snapshot"])
+    views = {}
+    try:
+        for entry in described["files"]:
+            path = manifest.parent / entry["file"]
+            views[(entry["model_name"], int(entry["key_version"]))] = AnnIndexView(path)
+    except (OSError, ValueError, RuntimeError):
+        # A build pruned between reading the manifest and mapping its files: the next search
+        # finds the newer manifest.
+        logger.warning("matching index: build %s unreadable, searching exactly", build_id)
+        return None
+    return LoadedIndex(
+        build_id=build_id,
+        snapshot=snapshot,
+        snapshot_xmin=int(snapshot.split(":", 1)[0]),
+        views=views,
+    )
+
+
+def _distance_sql() -> str:
+    """The Euclidean distance between row ``t`` and the query parameter, exact either way."""
+    if uses_pgvector():
+        return "t.embedding <-> %s::vector"
+    return (
+        "sqrt((SELECT sum((a - b) * (a - b)) FROM unnest(t.embedding::double precision[], "
+        "%s::double precision[]) AS u(a, b)))"
+    )
+
+
+def _query_param(rotated: np.ndarray) -> Any:
+    if uses_pgvector():
+        return vector_literal(rotated)
+    return rotated.astype(np.float64).tolist()
+
+
+def memory_search(
+    rotated: np.ndarray,
+    version: int,
+    model_name: str,
+    limit: int,
+    filter_sql: str,
+    filter_params: list[Any],
+    probe_sql: str,
+    *,
+    max_distance: float | None,
+    exact_fallback: Callable[[], list],
+    hit: Callable[..., Any],
+) -> list:
+    """The ``limit`` nearest opted-out templates of candidates, for one key version.
+
+    ``filter_sql`` / ``probe_sql`` are the candidate filter on a template row ``t`` / a pool row
+    ``p`` (``matching.selectors._person_filter``); ``exact_fallback`` runs the exact scan;
+    ``hit`` makes a ``Hit``.
+    """
+    loaded = current_index()
+    view = loaded.views.get((model_name, version)) if loaded is not None else None
+    for pool in (max(limit, POOL), max(limit, WIDE_POOL)):
+        keys, covers = _index_pool(view, rotated, pool, max_distance)
+        rows, allowed_from_index = _recheck(
+            rotated, version, model_name, limit, filter_sql, filter_params, probe_sql, keys, loaded
+        )
+        # Enough of the index's own candidates survived, or none beyond the pool matter.
+        if allowed_from_index >= limit or covers:
+            return [hit(template_id=r[0], person_id=r[1], distance=float(r[2])) for r in rows]
+    return exact_fallback()
+
+
+def _index_pool(
+    view: AnnIndexView | None, rotated: np.ndarray, pool: int, max_distance: float | None
+) -> tuple[list[int], bool]:
+    """The index's ``pool`` nearest keys, and whether every indexed template within
+    ``max_distance`` is among them: the pool is the whole index, or it is full and reaches past
+    that distance. A short pool from a graph proves nothing about what it did not reach."""
+    if view is None:
+        return [], True
+    found = view.search(rotated, pool, breadth=max(BREADTH, pool))
+    keys = found.keys.tolist()
+    if len(keys) >= view.size:
+        return keys, True
+    reach = float(found.distances[-1]) if keys else None
+    covers = (
+        len(keys) >= pool
+        and max_distance is not None
+        and reach is not None
+        and reach > max_distance
+    )
+    return keys, covers
+
+
+def _recheck(
+    rotated: np.ndarray,
+    version: int,
+    model_name: str,
+    limit: int,
+    filter_sql: str,
+    filter_params: list[Any],
+    probe_sql: str,
+    keys: list[int],
+    loaded: LoadedIndex | None,
+) -> tuple[list[tuple], int]:
+    """One statement: the index's keys re-checked against their rows, plus the exact delta.
+
+    Returns the nearest ``limit`` allowed rows ``(id, person_id, distance)`` and how many of
+    the index's keys were allowed.
+    """
+    distance = _distance_sql()
+    query = _query_param(rotated)
+    candidate = f"AND {filter_sql}" if filter_sql else ""
+    if loaded is not None:
+        # Rows changed by a transaction the build's snapshot did not see. Every such
+        # transaction's id is at least the snapshot's xmin, which the btree on change_xid finds.
+        changed = (
+            "AND t.change_xid >= %s::text::xid8 "
+            "AND NOT pg_visible_in_snapshot(t.change_xid, %s::pg_snapshot)"
+        )
+        changed_params: list[Any] = [str(loaded.snapshot_xmin), loaded.snapshot]
+    else:
+        changed, changed_params = "", []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH pool AS (
+                SELECT t.id, t.person_id, {distance} AS distance
+                FROM {TEMPLATE_TABLE} t
+                WHERE t.id = ANY(%s) AND t.opted_out AND t.key_version = %s AND t.model_name = %s
+            ), delta AS MATERIALIZED (
+                SELECT t.id, t.person_id, {distance} AS distance
+                FROM {TEMPLATE_TABLE} t
+                WHERE t.opted_out AND t.key_version = %s AND t.model_name = %s
+                {changed} {candidate}
+            )
+            SELECT p.id, p.person_id, p.distance, {probe_sql} AS allowed, true AS pooled
+            FROM pool p
+            UNION ALL
+            SELECT * FROM (
+                SELECT d.id, d.person_id, d.distance, true, false
+                FROM delta d ORDER BY d.distance, d.id LIMIT %s
+            ) nearest_changed
+            """,  # noqa: S608 - the table name and filters are ours, values are parameters
+            # MATERIALIZED: the delta's distances are computed and sorted, never read through
+            # an approximate vector index (which would answer ORDER BY distance LIMIT).
+            [
+                query,
+                keys,
+                version,
+                model_name,
+                query,
+                version,
+                model_name,
+                *changed_params,
+                *filter_params,
+                *filter_params,
+                limit,
+            ],
+        )
+        rows = cursor.fetchall()
+    nearest: dict[int, tuple] = {}
+    allowed_from_index = 0
+    for template_id, person_id, dist, allowed, pooled in rows:
+        if not allowed:
+            continue
+        allowed_from_index += 1 if pooled else 0
+        nearest[template_id] = (template_id, person_id, dist)
+    ordered = sorted(nearest.values(), key=lambda row: (row[2], row[0]))
+    return ordered[:limit], allowed_from_index
