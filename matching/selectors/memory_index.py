@@ -53,6 +53,7 @@ POOL = 100
 BREADTH = 128
 # The one wider try before the exact scan in PostgreSQL.
 WIDE_POOL = 1000
+DISTANCE_MARGIN = 1e-4
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,15 @@ def memory_search(
     view = loaded.views.get((model_name, version)) if loaded is not None else None
     for pool in (max(limit, POOL), max(limit, WIDE_POOL)):
         keys, covers = _index_pool(view, rotated, pool, max_distance)
+        if max_distance is not None:
+            # The index's distances are its vectors' exact ones, and a row's vector changes
+            # only with a change the delta reads: a key beyond the distance cannot become a hit
+            # through the re-check, so only the near ones are sent (a few, not the pool).
+            # (The margin covers float32 against PostgreSQL's arithmetic; the caller's filter
+            # on the re-checked distance is exact.)
+            keys = [key for key, near in keys if near <= max_distance + DISTANCE_MARGIN]
+        else:
+            keys = [key for key, _near in keys]
         rows, allowed_from_index = _recheck(
             rotated, version, model_name, limit, filter_sql, filter_params, probe_sql, keys, loaded
         )
@@ -186,17 +196,17 @@ def memory_search(
 
 def _index_pool(
     view: AnnIndexView | None, rotated: np.ndarray, pool: int, max_distance: float | None
-) -> tuple[list[int], bool]:
-    """The index's ``pool`` nearest keys, and whether every indexed template within
+) -> tuple[list[tuple[int, float]], bool]:
+    """The index's ``pool`` nearest (key, distance) pairs, and whether every indexed template within
     ``max_distance`` is among them: the pool is the whole index, or it is full and reaches past
     that distance. A short pool from a graph proves nothing about what it did not reach."""
     if view is None:
         return [], True
     found = view.search(rotated, pool, breadth=max(BREADTH, pool))
-    keys = found.keys.tolist()
+    keys = list(zip(found.keys.tolist(), found.distances.tolist(), strict=True))
     if len(keys) >= view.size:
         return keys, True
-    reach = float(found.distances[-1]) if keys else None
+    reach = keys[-1][1] if keys else None
     covers = (
         len(keys) >= pool
         and max_distance is not None
