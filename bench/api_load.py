@@ -17,8 +17,11 @@ seconds: a Lua script posts JSON bodies with one embedding each and ``Authorizat
 ``--match-fraction`` of them are fresh samples of opted-out people (answered ``blocked``,
 which stores the check and its match), the rest strangers (``clear``, nothing stored).
 Configurations:
-- ``optimised``: the code as deployed (HNSW search, persistent connections, rate limits on
-  with counters in the UNLOGGED table, signed-not-logged receipts);
+- ``memory``: the code as deployed (``MATCHING_INDEX=memory``: the memory-mapped index of the
+  opted-out templates, built by the benchmark before the run, persistent connections, rate
+  limits on with counters in the UNLOGGED table, signed-not-logged receipts);
+- ``pgvector``: the same with the search through pgvector's HNSW index, the approach the
+  memory index replaces (``MATCHING_INDEX=pgvector``; "optimised" in earlier results);
 - ``naive``: exact search on every request and a new database connection per request.
 Every response is checked for status 200 by the Lua script (non-200s are counted).
 Results go to stdout and ``bench/results/api_load.json``.
@@ -209,8 +212,9 @@ def database_url() -> str:
 
 
 def start_server(
-    *, workers: int, threads: int, naive: bool, port: int, log: Path
+    *, workers: int, threads: int, mode: str, port: int, log: Path
 ) -> subprocess.Popen:
+    naive = mode == "naive"
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -218,6 +222,7 @@ def start_server(
         "CHECKS_RATE_PER_KEY": "10000000/min",
         "CHECKS_RATE_PER_ORGANISATION": "10000000/min",
         "MATCHING_EXACT_SEARCH": "1" if naive else "0",
+        "MATCHING_INDEX": "memory" if mode == "memory" else "pgvector",
         "LOG_LEVEL": "WARNING",
         "DJANGO_DEBUG": "false",
     }
@@ -377,6 +382,12 @@ def main() -> None:
     parser.add_argument("--ef-construction", type=int, default=64)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument(
+        "--modes",
+        default="memory,pgvector",
+        help="the checks' search in each run: memory (the index beside PostgreSQL, the default "
+        "deployment) and/or pgvector (the HNSW index inside it, the approach it replaces)",
+    )
     parser.add_argument("--seed-only", action="store_true", help="prepare the database and stop")
     parser.add_argument("--seed", type=int, default=77)
     args = parser.parse_args()
@@ -417,15 +428,28 @@ def main() -> None:
     script.write_text(LUA % {"key": key, "bodies": bodies})
     connection.close()
 
-    runs = [("optimised", False, args.duration)]
+    # The memory index the "memory" run's workers map (var/matching-index/bench_api).
+    from matching import services
+
+    print("building the memory index ...", file=sys.stderr, flush=True)
+    build = services.search_index_build()
+    report["memory_index_build"] = {
+        "seconds": build.seconds,
+        "templates": build.templates,
+        "file_bytes": build.file_bytes,
+    }
+    connection.close()
+
+    runs = [(mode, args.duration) for mode in args.modes.split(",")]
     if not args.skip_naive:
-        runs.append(("naive", True, args.naive_duration))
-    for name, naive, duration in runs:
+        runs.append(("naive", args.naive_duration))
+    for name, duration in runs:
+        naive = name == "naive"
         port = free_port()
         server = start_server(
             workers=args.workers,
             threads=args.gunicorn_threads,
-            naive=naive,
+            mode=name,
             port=port,
             log=workdir / f"{name}.log",
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection
+from django.utils import timezone
 
 from matching.engine import get_engine
 from matching.services.decide import candidates_count
@@ -28,11 +29,14 @@ def system_health() -> dict[str, Any]:
         "broker": _broker_health(),
         "face_model": _face_model_health(),
         "registry_capacity": registry_capacity_status(),
+        "search_index": _search_index_health(),
     }
     # pgvector is optional (an exact search replaces it), so it never makes the service unhealthy;
     # a registry past its capacity still answers every check correctly for the people in it, but
     # blocks more strangers than the target: the operator is warned, the service stays up.
-    advisory = {"pgvector", "registry_capacity"}
+    # A stale or missing memory index never makes a check wrong (the changes since its build
+    # are compared exactly), only slower: advisory too.
+    advisory = {"pgvector", "registry_capacity", "search_index"}
     healthy = all(check["ok"] for name, check in checks.items() if name not in advisory)
     return {"status": "ok" if healthy else "degraded", "checks": checks}
 
@@ -64,6 +68,32 @@ def _pgvector_health() -> dict[str, Any]:
         return {"ok": False, "available": False, "search": "exact"}
     except DatabaseError as error:
         return {"ok": False, "available": False, "error": error.__class__.__name__}
+
+
+def _search_index_health() -> dict[str, Any]:
+    """The checks' memory index: its build's age and size, and the changes searched exactly."""
+    if settings.MATCHING_INDEX != "memory":
+        return {"ok": True, "mode": settings.MATCHING_INDEX}
+    from matching.models import SearchIndexBuild
+    from matching.services.search_index import search_index_changes, search_index_due
+
+    try:
+        build = SearchIndexBuild.objects.order_by("-built_at").first()
+        report: dict[str, Any] = {"mode": "memory", "rebuild_due": search_index_due()}
+        if build is None:
+            return {**report, "ok": report["rebuild_due"] is None, "built": False}
+        age = (timezone.now() - build.built_at).total_seconds()
+        return {
+            **report,
+            # Overdue by twice the schedule: the refresh task is not running.
+            "ok": age < 2 * settings.MATCHING_INDEX_MAX_AGE_S + 600,
+            "built": True,
+            "age_s": round(age),
+            "templates": build.templates,
+            "changed_since": search_index_changes(build),
+        }
+    except DatabaseError as error:
+        return {"ok": False, "mode": "memory", "error": error.__class__.__name__}
 
 
 def _broker_health() -> dict[str, Any]:
