@@ -23,6 +23,7 @@ migrate: setup
 	$(PY) manage.py migrate --noinput
 
 run: migrate
+	$(PY) manage.py matching_index refresh
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 worker: migrate
