@@ -45,7 +45,6 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -58,6 +57,7 @@ from django.db.models import QuerySet
 from matching.engine import get_engine
 from matching.models import CheckMatch
 from matching.selectors.memory_index import memory_search
+from matching.selectors.search_types import Hit, SqlSubquery, VersionProbe
 from registry.db import uses_pgvector, vector_literal
 from registry.lib.template_protection import protect
 from registry.models import FaceTemplate
@@ -84,22 +84,6 @@ EF_SEARCH = 64
 # Key versions in use are re-read this often; the current version is always searched, so a new
 # version's templates are found at once, and a stale version only costs an empty query.
 KEY_VERSIONS_TTL_S = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class SqlSubquery:
-    """A candidate filter already compiled to SQL (``SELECT person_id ...``) with its params:
-    the same for every check of a use category, so it is compiled once per process."""
-
-    sql: str
-    params: tuple
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    template_id: int
-    person_id: int
-    distance: float
 
 
 def faces_nearest(
@@ -148,18 +132,13 @@ def faces_nearest(
         if opted_out_only and not exact and settings.MATCHING_INDEX == "memory":
             exact_scan = _exact_vector if pgvector else _exact_array
             hits += memory_search(
-                rotated,
-                version,
-                model_name,
-                limit,
-                filter_sql,
-                filter_params,
-                probe_sql,
+                VersionProbe(
+                    rotated, version, model_name, limit, filter_sql, filter_params, probe_sql
+                ),
                 max_distance=max_distance,
                 exact_fallback=partial(
                     exact_scan, rotated, version, model_name, limit, filter_sql, filter_params
                 ),
-                hit=Hit,
             )
         elif not pgvector:
             hits += _exact_array(rotated, version, model_name, limit, filter_sql, filter_params)

@@ -42,6 +42,7 @@ from django.db import connection
 
 from matching.lib.ann_index import AnnIndexView
 from matching.models import SearchIndexBuild
+from matching.selectors.search_types import Hit, VersionProbe
 from registry.db import uses_pgvector, vector_literal
 from registry.models import FaceTemplate
 
@@ -164,28 +165,17 @@ def _query_param(rotated: np.ndarray) -> Any:
 
 
 def memory_search(
-    rotated: np.ndarray,
-    version: int,
-    model_name: str,
-    limit: int,
-    filter_sql: str,
-    filter_params: list[Any],
-    probe_sql: str,
+    probe: VersionProbe,
     *,
     max_distance: float | None,
-    exact_fallback: Callable[[], list],
-    hit: Callable[..., Any],
-) -> list:
-    """The ``limit`` nearest opted-out templates of candidates, for one key version.
-
-    ``filter_sql`` / ``probe_sql`` are the candidate filter on a template row ``t`` / a pool row
-    ``p`` (``matching.selectors._person_filter``); ``exact_fallback`` runs the exact scan;
-    ``hit`` makes a ``Hit``.
-    """
+    exact_fallback: Callable[[], list[Hit]],
+) -> list[Hit]:
+    """The ``probe.limit`` nearest opted-out templates of candidates, for one key version;
+    ``exact_fallback`` runs the exact scan when the index's pools cannot answer."""
     loaded = current_index()
-    view = loaded.views.get((model_name, version)) if loaded is not None else None
-    for pool in (max(limit, POOL), max(limit, WIDE_POOL)):
-        keys, covers = _index_pool(view, rotated, pool, max_distance)
+    view = loaded.views.get((probe.model_name, probe.version)) if loaded is not None else None
+    for pool in (max(probe.limit, POOL), max(probe.limit, WIDE_POOL)):
+        keys, covers = _index_pool(view, probe.rotated, pool, max_distance)
         if max_distance is not None:
             # The index's distances are its vectors' exact ones, and a row's vector changes
             # only with a change the delta reads: a key beyond the distance cannot become a hit
@@ -195,12 +185,10 @@ def memory_search(
             keys = [key for key, near in keys if near <= max_distance + DISTANCE_MARGIN]
         else:
             keys = [key for key, _near in keys]
-        rows, allowed_from_index = _recheck(
-            rotated, version, model_name, limit, filter_sql, filter_params, probe_sql, keys, loaded
-        )
+        hits, allowed_from_index = _recheck(probe, keys, loaded)
         # Enough of the index's own candidates survived, or none beyond the pool matter.
-        if allowed_from_index >= limit or covers:
-            return [hit(template_id=r[0], person_id=r[1], distance=float(r[2])) for r in rows]
+        if allowed_from_index >= probe.limit or covers:
+            return hits
     return exact_fallback()
 
 
@@ -267,24 +255,16 @@ def _generic_plans(cursor: psycopg.Cursor, raw: Any) -> None:
 
 
 def _recheck(
-    rotated: np.ndarray,
-    version: int,
-    model_name: str,
-    limit: int,
-    filter_sql: str,
-    filter_params: list[Any],
-    probe_sql: str,
-    keys: list[int],
-    loaded: LoadedIndex | None,
-) -> tuple[list[tuple], int]:
+    probe: VersionProbe, keys: list[int], loaded: LoadedIndex | None
+) -> tuple[list[Hit], int]:
     """One statement: the index's keys re-checked against their rows, plus the exact delta.
 
-    Returns the nearest ``limit`` allowed rows ``(id, person_id, distance)`` and how many of
-    the index's keys were allowed.
+    Returns the nearest ``probe.limit`` allowed hits and how many of the index's keys were
+    allowed.
     """
     distance = _distance_sql()
-    query = _query_param(rotated)
-    candidate = f"AND {filter_sql}" if filter_sql else ""
+    query = _query_param(probe.rotated)
+    candidate = f"AND {probe.filter_sql}" if probe.filter_sql else ""
     if loaded is not None:
         # Rows changed by a transaction the build's snapshot did not see. Every such
         # transaction's id is at least the snapshot's xmin, which the btree on change_xid finds.
@@ -310,7 +290,7 @@ def _recheck(
                 WHERE t.opted_out AND t.key_version = %s AND t.model_name = %s
                 {changed} {candidate}
             )
-            SELECT p.id, p.person_id, p.distance, {probe_sql} AS allowed, true AS pooled
+            SELECT p.id, p.person_id, p.distance, {probe.probe_sql} AS allowed, true AS pooled
             FROM pool p
             UNION ALL
             SELECT * FROM (
@@ -323,14 +303,14 @@ def _recheck(
         [
             query,
             keys,
-            version,
-            model_name,
+            probe.version,
+            probe.model_name,
             query,
-            version,
-            model_name,
-            *filter_params,
-            *filter_params,
-            limit,
+            probe.version,
+            probe.model_name,
+            *probe.filter_params,
+            *probe.filter_params,
+            probe.limit,
         ],
     )
     nearest: dict[int, tuple] = {}
@@ -339,6 +319,6 @@ def _recheck(
         if not allowed:
             continue
         allowed_from_index += 1 if pooled else 0
-        nearest[template_id] = (template_id, person_id, dist)
-    ordered = sorted(nearest.values(), key=lambda row: (row[2], row[0]))
-    return ordered[:limit], allowed_from_index
+        nearest[template_id] = Hit(template_id, person_id, float(dist))
+    ordered = sorted(nearest.values(), key=lambda hit: (hit.distance, hit.template_id))
+    return ordered[: probe.limit], allowed_from_index

@@ -13,8 +13,16 @@ def test_healthz_reports_every_dependency(client):
         "broker",
         "face_model",
         "registry_capacity",
+        "search_index",
     }
     assert body["checks"]["database"]["ok"] is True
+    # No opted-out templates yet: no memory index is needed, none is due.
+    assert body["checks"]["search_index"] == {
+        "mode": "memory",
+        "rebuild_due": None,
+        "ok": True,
+        "built": False,
+    }
     # The embedded PostgreSQL ships pgvector, so the default set-up searches with it.
     assert body["checks"]["pgvector"]["available"] is True
     assert body["checks"]["broker"]["mode"] == "eager"
