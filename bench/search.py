@@ -45,6 +45,13 @@ import numpy as np  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
+
+# This benchmark measures pgvector's paths (the checks' memory index has bench/memory_index.py);
+# bench/search_breadth.py and bench/memory_index.py import this module and inherit it, the
+# latter switching per measurement.
+settings.MATCHING_INDEX = "pgvector"
+
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 from django.db.models import F  # noqa: E402
