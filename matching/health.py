@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from matching.engine import get_engine
 from matching.services.decide import candidates_count
+from matching.services.search_index import search_index_state
 from registry.celery import app
 from registry.db import vector_extension_installed, vector_extension_version
 
@@ -74,26 +75,23 @@ def _search_index_health() -> dict[str, Any]:
     """The checks' memory index: its build's age and size, and the changes searched exactly."""
     if settings.MATCHING_INDEX != "memory":
         return {"ok": True, "mode": settings.MATCHING_INDEX}
-    from matching.models import SearchIndexBuild
-    from matching.services.search_index import search_index_changes, search_index_due
-
     try:
-        build = SearchIndexBuild.objects.order_by("-built_at").first()
-        report: dict[str, Any] = {"mode": "memory", "rebuild_due": search_index_due()}
-        if build is None:
-            return {**report, "ok": report["rebuild_due"] is None, "built": False}
-        age = (timezone.now() - build.built_at).total_seconds()
-        return {
-            **report,
-            # Overdue by twice the schedule: the refresh task is not running.
-            "ok": age < 2 * settings.MATCHING_INDEX_MAX_AGE_S + 600,
-            "built": True,
-            "age_s": round(age),
-            "templates": build.templates,
-            "changed_since": search_index_changes(build),
-        }
+        state = search_index_state()
     except DatabaseError as error:
         return {"ok": False, "mode": "memory", "error": error.__class__.__name__}
+    report: dict[str, Any] = {"mode": "memory", "rebuild_due": state.due}
+    if state.build is None:
+        return {**report, "ok": state.due is None, "built": False}
+    age = (timezone.now() - state.build.built_at).total_seconds()
+    return {
+        **report,
+        # Overdue by twice the schedule: the refresh task is not running.
+        "ok": age < 2 * settings.MATCHING_INDEX_MAX_AGE_S + 600,
+        "built": True,
+        "age_s": round(age),
+        "templates": state.build.templates,
+        "changed_since": state.changed_since,
+    }
 
 
 def _broker_health() -> dict[str, Any]:

@@ -45,27 +45,14 @@ def _key_encryption_key() -> bytes:
     return kek
 
 
-# Unsealed signing keys by (kid, sealed bytes, key-encryption key): the row is still read for
-# every signature (a rotation counts from the next one), but unsealing and checking the key,
-# about a tenth of a millisecond, is done once per process and key. A key is in this process's
-# memory while it signs anyway; it stays there while it is the current one.
-_unsealed: dict[tuple[str, bytes, bytes], Ed25519PrivateKey] = {}
-
-
 def _private_key(key: SigningKey) -> Ed25519PrivateKey:
-    sealed = bytes(key.private_key_sealed)
-    kek = _key_encryption_key()
-    cached = _unsealed.get((key.kid, sealed, kek))
-    if cached is not None:
-        return cached
-    raw = unseal(kek, sealed, associated_data=key.kid.encode())
+    raw = unseal(
+        _key_encryption_key(), bytes(key.private_key_sealed), associated_data=key.kid.encode()
+    )
     private_key = signing.private_key_from_bytes(raw)
     if signing.key_id(private_key) != key.kid:
         # The sealed key and the published one disagree: never sign with it.
         raise RuntimeError(f"signing key {key.kid} does not match its sealed private key")
-    if len(_unsealed) >= 4:  # rotations: only the current key is wanted
-        _unsealed.clear()
-    _unsealed[(key.kid, sealed, kek)] = private_key
     return private_key
 
 

@@ -70,8 +70,24 @@ class LoadedIndex:
 
     build_id: str
     snapshot: str
-    snapshot_xmin: int
     views: dict[tuple[str, int], AnnIndexView] = field(default_factory=dict)
+
+
+def changed_since_sql(snapshot: str) -> str:
+    """SQL true for a template row ``t`` changed by a transaction ``snapshot`` did not see.
+
+    Every such transaction's id is at least the snapshot's xmin, which the btree on change_xid
+    finds. The values are written into the text, not passed as parameters: the checks' statement
+    is then one prepared statement per build, whose plan knows how few rows are that recent (a
+    parameter's plan would guess a third of the table). Hence the format check.
+    """
+    if not SNAPSHOT_FORMAT.fullmatch(snapshot):
+        raise ValueError("not a pg_snapshot")
+    xmin = snapshot.split(":", 1)[0]
+    return (
+        f"t.change_xid >= '{xmin}'::xid8 "
+        f"AND NOT pg_visible_in_snapshot(t.change_xid, '{snapshot}'::pg_snapshot)"
+    )
 
 
 def index_directory() -> Path:
@@ -127,7 +143,7 @@ def _load(manifest: Path) -> LoadedIndex | None:
     if not SearchIndexBuild.objects.filter(pk=build_id).exists():
         return None
     snapshot = str(described["snapshot"])
-    if not SNAPSHOT_FORMAT.fullmatch(snapshot):  # it is written into SQL text (see _recheck)
+    if not SNAPSHOT_FORMAT.fullmatch(snapshot):  # it is written into SQL (changed_since_sql)
         logger.warning("matching index: build %s has a malformed snapshot, ignored", build_id)
         return None
     views = {}
@@ -140,12 +156,7 @@ def _load(manifest: Path) -> LoadedIndex | None:
         # finds the newer manifest.
         logger.warning("matching index: build %s unreadable, searching exactly", build_id)
         return None
-    return LoadedIndex(
-        build_id=build_id,
-        snapshot=snapshot,
-        snapshot_xmin=int(snapshot.split(":", 1)[0]),
-        views=views,
-    )
+    return LoadedIndex(build_id=build_id, snapshot=snapshot, views=views)
 
 
 def _distance_sql() -> str:
@@ -265,18 +276,8 @@ def _recheck(
     distance = _distance_sql()
     query = _query_param(probe.rotated)
     candidate = f"AND {probe.filter_sql}" if probe.filter_sql else ""
-    if loaded is not None:
-        # Rows changed by a transaction the build's snapshot did not see. Every such
-        # transaction's id is at least the snapshot's xmin, which the btree on change_xid finds.
-        # Written into the statement, not passed as parameters: one statement per build, whose
-        # prepared plan knows how few rows are that recent (a parameter's plan would guess a
-        # third of the table).
-        changed = (
-            f"AND t.change_xid >= '{loaded.snapshot_xmin:d}'::xid8 "
-            f"AND NOT pg_visible_in_snapshot(t.change_xid, '{loaded.snapshot}'::pg_snapshot)"
-        )
-    else:
-        changed = ""
+    # With no build, every opted-out template is "changed": the delta is the exact search.
+    changed = f"AND {changed_since_sql(loaded.snapshot)}" if loaded is not None else ""
     rows = _fetch_prepared(
         f"""
             WITH pool AS (

@@ -49,10 +49,11 @@ from matching.services.media import (
 from matching.services.retention import check_detail_strip, check_details_drop
 from matching.services.reviews import review_decide
 from matching.services.search_index import (
+    SearchIndexState,
     search_index_build,
     search_index_changes,
-    search_index_due,
     search_index_refresh,
+    search_index_state,
 )
 from matching.services.submit import media_check_submit
 from matching.services.video import (
@@ -75,6 +76,7 @@ __all__ = [
     "MAX_EMBEDDINGS",
     "RECEIPT_KIND",
     "FaceObservation",
+    "SearchIndexState",
     "check_callback_attempt",
     "check_callback_post",
     "check_cancel",
@@ -103,8 +105,8 @@ __all__ = [
     "review_representation",
     "search_index_build",
     "search_index_changes",
-    "search_index_due",
     "search_index_refresh",
+    "search_index_state",
     "video_check_create",
     "video_check_execute",
     "video_observations",

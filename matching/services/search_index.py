@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,12 +31,16 @@ from psycopg import sql
 
 from matching.lib.ann_index import ann_index_build
 from matching.models import SearchIndexBuild
-from matching.selectors.memory_index import MANIFEST, index_directory
+from matching.selectors.memory_index import (
+    MANIFEST,
+    TEMPLATE_TABLE,
+    changed_since_sql,
+    index_directory,
+)
 from registry.models import FaceTemplate
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_TABLE = FaceTemplate._meta.db_table
 # pg_try_advisory_lock's key for "an index build is running" (any constant unique in the app).
 BUILD_LOCK = 0x4C52_4958  # "LRIX"
 # PostgreSQL's binary COPY: an 11-byte signature, flags and header-extension length.
@@ -59,13 +64,10 @@ def search_index_build() -> SearchIndexBuild | None:
 
 
 def search_index_refresh() -> str:
-    """Rebuild when due (the periodic task): no build yet while templates are opted out, more
-    than ``MATCHING_INDEX_REBUILD_CHANGES`` templates changed since the build (each is compared
-    exactly on every check until then), or a build older than ``MATCHING_INDEX_MAX_AGE_S``
-    (erased templates linger in it as entries every check re-checks and drops)."""
+    """Rebuild when due (the periodic task); see ``search_index_state`` for when."""
     if settings.MATCHING_INDEX != "memory":
         return "not used (MATCHING_INDEX=pgvector)"
-    reason = search_index_due()
+    reason = search_index_state().due
     if reason is None:
         return "fresh"
     build = search_index_build()
@@ -74,32 +76,43 @@ def search_index_refresh() -> str:
     return f"rebuilt ({reason}): {build.templates} templates in {build.seconds:.1f} s"
 
 
-def search_index_due() -> str | None:
-    """Why the index should be rebuilt now, or None."""
+@dataclass(frozen=True, slots=True)
+class SearchIndexState:
+    """The latest build (None before the first), the templates changed since it (None without
+    a build), and why a rebuild is due now (None when it is not)."""
+
+    build: SearchIndexBuild | None
+    changed_since: int | None
+    due: str | None
+
+
+def search_index_state() -> SearchIndexState:
+    """The index as the refresh task, ``/healthz`` and the command see it, read once.
+
+    A rebuild is due when there is no build (or no manifest here) while templates are opted
+    out, when more than ``MATCHING_INDEX_REBUILD_CHANGES`` templates changed since the build
+    (each is compared exactly on every check until then), or when the build is older than
+    ``MATCHING_INDEX_MAX_AGE_S`` (erased templates linger in it as entries every check
+    re-checks and drops).
+    """
     latest = SearchIndexBuild.objects.order_by("-built_at").first()
+    changed = search_index_changes(latest) if latest is not None else None
     if latest is None or not (index_directory() / MANIFEST).exists():
-        if FaceTemplate.objects.filter(opted_out=True).exists():
-            return "no index yet"
-        return None
-    if timezone.now() - latest.built_at > timedelta(seconds=settings.MATCHING_INDEX_MAX_AGE_S):
-        return "scheduled"
-    changed = search_index_changes(latest)
-    if changed >= settings.MATCHING_INDEX_REBUILD_CHANGES:
-        return f"{changed} templates changed"
-    return None
+        due = "no index yet" if FaceTemplate.objects.filter(opted_out=True).exists() else None
+    elif timezone.now() - latest.built_at > timedelta(seconds=settings.MATCHING_INDEX_MAX_AGE_S):
+        due = "scheduled"
+    elif changed >= settings.MATCHING_INDEX_REBUILD_CHANGES:
+        due = f"{changed} templates changed"
+    else:
+        due = None
+    return SearchIndexState(build=latest, changed_since=changed, due=due)
 
 
 def search_index_changes(build: SearchIndexBuild) -> int:
     """Templates changed since ``build`` read them (flagged, unflagged, added, re-protected)."""
-    xmin = int(build.snapshot.split(":", 1)[0])
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
-            SELECT count(*) FROM {TEMPLATE_TABLE} t
-            WHERE t.change_xid >= %s::text::xid8
-              AND NOT pg_visible_in_snapshot(t.change_xid, %s::pg_snapshot)
-            """,  # noqa: S608
-            [str(xmin), build.snapshot],
+            f"SELECT count(*) FROM {TEMPLATE_TABLE} t WHERE {changed_since_sql(build.snapshot)}"  # noqa: S608
         )
         return int(cursor.fetchone()[0])
 
@@ -241,8 +254,9 @@ def _prune(directory: Path, *, keep: set[str]) -> None:
 
 
 __all__ = [
+    "SearchIndexState",
     "search_index_build",
     "search_index_changes",
-    "search_index_due",
     "search_index_refresh",
+    "search_index_state",
 ]

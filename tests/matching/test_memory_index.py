@@ -329,14 +329,14 @@ def test_any_engines_dimension_is_served(tmp_path, dimensions):
 
 def test_the_refresh_rebuilds_only_when_enough_changed(memory_index, settings):
     obama = enroll("obama", ["obama/obama.jpg"])
-    assert services.search_index_due() == "no index yet"
+    assert services.search_index_state().due == "no index yet"
     assert services.search_index_refresh().startswith("rebuilt (no index yet)")
     assert services.search_index_refresh() == "fresh"
     settings.MATCHING_INDEX_REBUILD_CHANGES = 2
     record_revoke(record=Record.objects.get(person=obama, kind=RecordKind.OPTOUT))
     assert services.search_index_refresh() == "fresh"  # one template changed
     enroll("biden", ["biden/biden.jpg", "biden/biden2.jpg"])
-    assert services.search_index_due() == "3 templates changed"
+    assert services.search_index_state().due == "3 templates changed"
     assert "rebuilt" in services.search_index_refresh()
     assert services.search_index_refresh() == "fresh"
     settings.MATCHING_INDEX = "pgvector"

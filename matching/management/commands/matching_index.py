@@ -28,11 +28,11 @@ class Command(BaseCommand):
         elif action == "refresh":
             self.stdout.write(services.search_index_refresh())
         else:
-            build = SearchIndexBuild.objects.order_by("-built_at").first()
-            status = {"build": _describe(build) if build else None}
-            if build is not None:
-                status["changed_since"] = services.search_index_changes(build)
-            status["due"] = services.search_index_due()
+            state = services.search_index_state()
+            status = {"build": _describe(state.build) if state.build else None}
+            if state.build is not None:
+                status["changed_since"] = state.changed_since
+            status["due"] = state.due
             self.stdout.write(json.dumps(status, indent=2))
 
 
