@@ -154,8 +154,7 @@ def check_record(
                 started_at=now,
                 finished_at=now,
             )
-            if matched:
-                check_matches_record(check=check, matched=matched)
+            check_matches_record(check=check, matched=matched)
     return {
         "id": str(check_id),
         "kind": kind,
